@@ -1,0 +1,140 @@
+"""``rl-tracker``: run the tracker on recorded video, and manage backbone weights."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+
+def _parse_box(text: str) -> np.ndarray:
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--box expects x,y,w,h numbers, got {text!r}")
+    if len(vals) != 4:
+        raise argparse.ArgumentTypeError(f"--box expects 4 numbers x,y,w,h, got {len(vals)}")
+    return np.array(vals)
+
+
+def _config_from_args(args):
+    from .core.config import TrackerConfig
+
+    overrides = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        import yaml
+
+        overrides[key.strip()] = yaml.safe_load(value)
+    for name in ("device", "weights", "backbone", "lam", "seed"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "random_backbone", False):
+        overrides["allow_random_backbone"] = True
+    if args.config:
+        return TrackerConfig.from_yaml(args.config, **overrides)
+    return TrackerConfig.from_dict(overrides)
+
+
+def cmd_run(args) -> int:
+    from .core.tracker import DATTracker
+    from .evaluation.metrics import evaluate
+    from .runner import run_sequence, write_boxes
+    from .sequences import open_input
+
+    seq = open_input(args.input)
+    if args.box is not None:
+        init_box = args.box
+    elif seq.groundtruth is not None and len(seq.groundtruth):
+        init_box = seq.groundtruth[0]
+    else:
+        print("error: no --box given and the input has no ground truth for the first frame", file=sys.stderr)
+        return 2
+    cfg = _config_from_args(args)
+    tracker = DATTracker(cfg)
+    out = run_sequence(tracker, seq, init_box, max_frames=args.max_frames, video=args.video,
+                       attention=args.attention, progress=not args.quiet)
+    out_path = Path(args.out) if args.out else Path(f"{seq.name}_boxes.txt")
+    write_boxes(out_path, out.boxes, one_based=args.one_based)
+    summary = {"sequence": seq.name, "frames": len(out.boxes), "init_time_s": round(out.init_time_s, 3),
+               "fps": round(out.fps, 3), "device": str(tracker.device), "backbone": cfg.backbone,
+               "lam": cfg.lam, "boxes": str(out_path)}
+    if seq.groundtruth is not None and len(seq.groundtruth) >= len(out.boxes):
+        s = evaluate(out.boxes, seq.groundtruth[: len(out.boxes)])
+        summary.update(auc=round(s.auc, 4), precision20=round(s.precision20, 4))
+    if args.video:
+        summary["video"] = str(args.video)
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_weights(args) -> int:
+    from .core import weights as W
+
+    if args.action == "list":
+        for row in W.list_weights():
+            mark = "cached" if row["cached"] else "missing"
+            print(f"{row['name']:10s} {row['arch']:10s} {mark:8s} {row['path']}\n    {row['description']}")
+        return 0
+    if args.action == "download":
+        path = W.download_weights(args.target, base_url=args.base_url)
+    else:
+        path = W.import_weights(Path(args.target), name=args.name)
+    print(f"weights ready: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rl-tracker", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="track an object through an OTB folder, video file or image glob")
+    r.add_argument("input", help="OTB folder (img/ + groundtruth_rect.txt), image folder, video file or image glob")
+    r.add_argument("--box", type=_parse_box, help="first-frame box x,y,w,h in pixels (0-based); default: ground truth")
+    r.add_argument("--out", help="boxes file, one x,y,w,h line per frame (default: <name>_boxes.txt)")
+    r.add_argument("--one-based", action="store_true", help="write 1-based boxes, as OTB result files are")
+    r.add_argument("--video", type=Path, help="annotated output: .mp4/.avi file, or a folder for PNG frames")
+    r.add_argument("--attention", action="store_true", help="compute and overlay the attention map")
+    r.add_argument("--config", help="tracker YAML config (keys of TrackerConfig)")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
+    r.add_argument("--weights", help="weights file or TF.js folder (overrides the cache lookup)")
+    r.add_argument("--backbone", help="backbone name (mobilenet, vggm, mdnet)")
+    r.add_argument("--device", help="auto, cpu or cuda")
+    r.add_argument("--lam", type=float, help="reciprocative weight lambda (0 = MDNet baseline)")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--max-frames", type=int, help="stop after this many frames")
+    r.add_argument("--random-backbone", action="store_true", help="allow an untrained random trunk (testing only)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_run)
+
+    w = sub.add_parser("weights", help="download, import or list backbone weights")
+    w.add_argument("action", choices=["download", "import", "list"])
+    w.add_argument("target", nargs="?", help="download: a name from `list`; import: a local file or TF.js folder")
+    w.add_argument("--name", help="import: cache name (default from the format: mobilenet, vggm, mdnet)")
+    w.add_argument("--base-url", help="download: mirror URL to use instead of the official one")
+    w.set_defaults(func=cmd_weights)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if getattr(args, "action", None) in ("download", "import") and not args.target:
+        print(f"error: weights {args.action} needs a target", file=sys.stderr)
+        return 2
+    from .core.weights import WeightsError
+
+    try:
+        return args.func(args)
+    except (WeightsError, ValueError, IOError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

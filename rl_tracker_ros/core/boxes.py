@@ -1,0 +1,47 @@
+"""Box arithmetic on (x, y, w, h) arrays: pixel units, x/y the top-left corner,
+0-based continuous coordinates (pixel i covers [i, i+1))."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_boxes(boxes) -> np.ndarray:
+    """View one box or an array of boxes as float64 (N, 4)."""
+    arr = np.asarray(boxes, dtype=np.float64)
+    return arr.reshape(-1, 4)
+
+
+def iou(boxes, reference) -> np.ndarray:
+    """Intersection over union of each of ``boxes`` (N, 4) with ``reference`` (4,) or (N, 4)."""
+    a, b = as_boxes(boxes), as_boxes(reference)
+    x1 = np.maximum(a[:, 0], b[:, 0])
+    y1 = np.maximum(a[:, 1], b[:, 1])
+    x2 = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
+    y2 = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def centers(boxes) -> np.ndarray:
+    b = as_boxes(boxes)
+    return b[:, :2] + b[:, 2:] / 2
+
+
+def validate_box(box, image_shape) -> np.ndarray:
+    """Check a user box against an image of ``image_shape`` (H, W, ...).
+
+    Returns the box as a float64 (4,) array. Raises ``ValueError`` with a reason a person
+    can act on for NaN/inf values, non-positive sizes, or a box with no overlap with the image.
+    """
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.size != 4:
+        raise ValueError(f"a box needs 4 numbers (x, y, w, h), got {b.size}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError(f"box {b.tolist()} contains NaN or infinite values")
+    if b[2] <= 0 or b[3] <= 0:
+        raise ValueError(f"box {b.tolist()} has non-positive width or height")
+    h, w = image_shape[:2]
+    if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
+        raise ValueError(f"box {b.tolist()} lies outside the {w}x{h} image")
+    return b

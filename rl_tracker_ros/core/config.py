@@ -1,0 +1,144 @@
+"""Every number of the tracker, in one place, with the paper's values as defaults.
+
+Values follow the DAT paper (Pu et al., NeurIPS 2018, section 5) and, where the paper
+is silent, py-MDNet, which DAT is built on. Override them with keyword arguments
+(``TrackerConfig(lam=0)``), with ``config.replace(...)``, or with a YAML file whose keys
+are the field names (``TrackerConfig.from_yaml(path)``); unknown keys are an error.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import yaml
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    # --- runtime -----------------------------------------------------------------------
+    device: str = "auto"                 # auto | cpu | cuda | cuda:N
+    seed: int = 0                        # seeds the tracker's own random generators
+    backbone: str = "mobilenet"          # vggm (the paper's) | mobilenet (weights exist here)
+    weights: Optional[str] = None        # explicit weights file; else env var / user cache
+    allow_random_backbone: bool = False  # only for experiments: random frozen trunk
+    feature_scale: Optional[float] = None  # None: the backbone's own (see backbones.py)
+    chunk_size: int = 32                 # crops per trunk call (CPU caches like small chunks)
+
+    # --- crops -------------------------------------------------------------------------
+    crop_size: int = 107
+    crop_padding: int = 16               # context around the box, in crop pixels
+
+    # --- reciprocative learning (Eq. 5) ------------------------------------------------
+    lam: float = 5.0                     # lambda; 0 gives the MDNet baseline
+    attention_eps: float = 1e-8          # guard for flat attention maps
+
+    # --- classifier head ---------------------------------------------------------------
+    hidden_dim: int = 512
+    dropout: float = 0.5
+
+    # --- optimiser -----------------------------------------------------------------------
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    grad_clip: float = 10.0
+    fc6_lr_mult: float = 10.0
+    batch_pos: int = 32
+    batch_neg: int = 32
+    batch_neg_cand: int = 1024           # hard negative mining: hardest batch_neg of these
+
+    # --- first frame -----------------------------------------------------------------------
+    n_pos_init: int = 500
+    n_neg_init: int = 5000
+    overlap_pos_init: Tuple[float, float] = (0.7, 1.0)
+    overlap_neg_init: Tuple[float, float] = (0.0, 0.5)
+    trans_pos: float = 0.1
+    scale_pos: float = 1.3
+    trans_neg_init: float = 1.0
+    scale_neg_init: float = 1.6
+    iters_init: int = 50
+    lr_init: float = 2e-4
+
+    # --- bounding-box regression -------------------------------------------------------------
+    bbreg: bool = True
+    n_bbreg: int = 1000
+    overlap_bbreg: Tuple[float, float] = (0.6, 1.0)
+    trans_bbreg: float = 0.3
+    scale_bbreg: float = 1.6
+    aspect_bbreg: float = 1.1
+    bbreg_alpha: float = 1000.0          # ridge penalty
+    bbreg_top_k: int = 5
+
+    # --- per frame ---------------------------------------------------------------------------
+    n_samples: int = 256
+    trans: float = 0.6                   # candidate spread, x mean(w, h)
+    scale: float = 1.05                  # candidate scale step: scale ** N(0, 0.5)
+    trans_expand: float = 1.5            # spread after a failure
+    top_k: int = 5
+    success_threshold: float = 0.0       # mean top-k positive logit
+    lost_after: int = 5                  # consecutive failures before UNCERTAIN becomes LOST
+    min_box_size: float = 10.0           # pixels, lower clamp on sample sizes
+
+    # --- online update -------------------------------------------------------------------------
+    n_pos_update: int = 50
+    n_neg_update: int = 200
+    overlap_pos_update: Tuple[float, float] = (0.7, 1.0)
+    overlap_neg_update: Tuple[float, float] = (0.0, 0.3)
+    trans_neg_update: float = 2.0
+    scale_neg_update: float = 1.3
+    n_frames_long: int = 100             # frames of positives kept
+    n_frames_short: int = 20             # frames used by the short-term update
+    n_frames_neg: int = 20               # frames of negatives kept
+    long_interval: int = 10
+    iters_update: int = 15
+    lr_update: float = 3e-4
+
+    # --- outputs -------------------------------------------------------------------------------
+    attention_output: bool = False       # also return the attention map of the result box
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_size",
+                     "n_pos_init", "n_neg_init", "hidden_dim", "long_interval"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0")
+        if self.lam < 0:
+            problems.append("lam must be >= 0")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append("dropout must be in [0, 1)")
+        if self.top_k > self.n_samples:
+            problems.append("top_k must not exceed n_samples")
+        if 2 * self.crop_padding >= self.crop_size:
+            problems.append("crop_padding must be less than half of crop_size")
+        if problems:
+            raise ValueError("invalid tracker config: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> Tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def replace(self, **overrides: Any) -> "TrackerConfig":
+        """A copy with ``overrides`` applied; unknown names raise ``ValueError``."""
+        unknown = sorted(set(overrides) - set(self.field_names()))
+        if unknown:
+            raise ValueError(f"unknown tracker config keys {unknown}; known: {', '.join(self.field_names())}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        return dataclasses.replace(self, **fixed)
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any]) -> "TrackerConfig":
+        return cls().replace(**values)
+
+    @classmethod
+    def from_yaml(cls, path: Union[str, Path], **overrides: Any) -> "TrackerConfig":
+        """Load a YAML mapping of field names to values, then apply ``overrides``."""
+        text = Path(path).read_text()
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+        data = data.get("tracker", data)  # allow a top-level 'tracker:' section
+        return cls.from_dict({**data, **overrides})
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,265 @@
+"""The DAT tracker: ``initialize(frame, box)`` then ``track(frame)`` per frame.
+
+Frames are numpy uint8 arrays in RGB order, HxWx3 (HxW or HxWx1 grayscale is accepted
+and replicated to three channels), of any size. Boxes are (x, y, w, h) in pixels,
+0-based, top-left corner. Data flows one way per frame: frame -> candidate boxes ->
+crops -> trunk features -> classifier scores -> box -> result, with the frame's
+training samples appended to the memory on the way out.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, Iterator, Optional
+
+import numpy as np
+import torch
+
+from .attention import box_attention
+from .backbones import Backbone
+from .bbreg import BBoxRegressor
+from .boxes import validate_box
+from .config import TrackerConfig
+from .crops import extract_crops, frame_to_tensor, paste_map
+from .head import Classifier
+from .sampling import SampleGenerator, draw_samples
+from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
+from .weights import load_backbone
+
+
+class TrackState(str, Enum):
+    IDLE = "idle"            # not initialised
+    TRACKING = "tracking"    # mean top-k score above the success threshold
+    UNCERTAIN = "uncertain"  # failed for fewer than ``lost_after`` frames: widened search
+    LOST = "lost"            # failed for ``lost_after`` frames or more: still searching
+
+
+@dataclass
+class TrackResult:
+    box: np.ndarray                       # (4,) float64 x, y, w, h
+    score: float                          # mean top-k positive logit
+    state: TrackState
+    frame_index: int
+    time_s: float                         # tracker time for this frame
+    stages: Dict[str, float] = field(default_factory=dict)  # seconds per stage
+    attention: Optional[np.ndarray] = None  # (H, W) float32 in [0, 1], when asked for
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available (use device: auto or cpu)")
+    return dev
+
+
+def check_frame(frame) -> np.ndarray:
+    """Validate a frame and return it as HxWx3 uint8 RGB."""
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8, got {frame.dtype}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frame must be HxWx3 RGB or HxW grayscale, got shape {frame.shape}")
+    if frame.shape[0] < 2 or frame.shape[1] < 2:
+        raise ValueError(f"frame of shape {frame.shape} is too small")
+    return frame
+
+
+class _StageTimer:
+    """Accumulates wall time per named stage (synchronising CUDA so times are real)."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.stages: Dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if self.cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        yield
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - t
+
+
+class DATTracker:
+    """Deep Attentive Tracking (Pu et al., NeurIPS 2018) on a frozen trunk."""
+
+    def __init__(self, config: Optional[TrackerConfig] = None, backbone: Optional[Backbone] = None, **overrides):
+        cfg = config or TrackerConfig()
+        self.cfg = cfg.replace(**overrides) if overrides else cfg
+        self.device = resolve_device(self.cfg.device)
+        trunk = backbone if backbone is not None else load_backbone(
+            self.cfg.backbone, self.cfg.weights, self.cfg.allow_random_backbone)
+        if self.cfg.feature_scale is not None:
+            trunk.feature_scale = float(self.cfg.feature_scale)
+        self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
+        self.feature_dim = self.trunk.feature_dim
+        self.head: Optional[Classifier] = None
+        self.state = TrackState.IDLE
+        self.frame_index = -1
+
+    # ------------------------------------------------------------------ building blocks
+    def _features(self, crops: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = [self.trunk(c.float().contiguous(memory_format=torch.channels_last))
+                   for c in crops.split(self.cfg.chunk_size)]
+        return torch.cat(out) if out else torch.zeros(0, self.feature_dim, device=self.device)
+
+    def _sample_set(self, frame_t: torch.Tensor, boxes: np.ndarray) -> SampleSet:
+        crops = extract_crops(frame_t, boxes, self.cfg.crop_size, self.cfg.crop_padding)
+        return SampleSet(self._features(crops), crops if self.cfg.lam > 0 else None)
+
+    def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
+        return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
+
+    def _scores(self, feats: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.head(feats)[:, 1]
+
+    # ------------------------------------------------------------------ public API
+    def initialize(self, frame: np.ndarray, box) -> TrackResult:
+        """Train a fresh classifier on ``box`` in ``frame``; any previous state is dropped."""
+        t0 = time.perf_counter()
+        frame = check_frame(frame)
+        box = validate_box(box, frame.shape)
+        cfg = self.cfg
+        timer = _StageTimer(self.device)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)  # dropout masks
+        self.head = Classifier(self.feature_dim, cfg.hidden_dim, cfg.dropout)
+        self.head.reset(self.gen)
+        self.head.to(self.device).eval()
+        shape = frame.shape
+
+        with timer("crops"):
+            frame_t = frame_to_tensor(frame, self.device)
+            pos_boxes = draw_samples(self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
+                                     box, cfg.n_pos_init, self.rng, cfg.overlap_pos_init)
+            n_half = cfg.n_neg_init // 2
+            neg_boxes = np.concatenate([
+                draw_samples(self._generator("uniform", shape, cfg.trans_neg_init, cfg.scale_neg_init),
+                             box, cfg.n_neg_init - n_half, self.rng, cfg.overlap_neg_init),
+                draw_samples(self._generator("whole", shape, cfg.trans_neg_init, cfg.scale_neg_init),
+                             box, n_half, self.rng, cfg.overlap_neg_init)])
+        with timer("features"):
+            pos, neg = self._sample_set(frame_t, pos_boxes), self._sample_set(frame_t, neg_boxes)
+        with timer("bbreg"):
+            self.bbreg = BBoxRegressor(cfg.bbreg_alpha)
+            if cfg.bbreg:
+                reg_boxes = draw_samples(
+                    self._generator("uniform", shape, cfg.trans_bbreg, cfg.scale_bbreg, cfg.aspect_bbreg),
+                    box, cfg.n_bbreg, self.rng, cfg.overlap_bbreg)
+                reg_crops = extract_crops(frame_t, reg_boxes, cfg.crop_size, cfg.crop_padding)
+                self.bbreg.fit(self._features(reg_crops), reg_boxes, box)
+        with timer("update"):
+            opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
+            train_classifier(self.head, self.trunk, opt, pos, neg, cfg.iters_init, cfg, self.gen)
+            self.optimizer = make_optimizer(self.head, cfg.lr_update, cfg.fc6_lr_mult, cfg.momentum,
+                                            cfg.weight_decay)
+            self.memory = SampleMemory(cfg.n_frames_long, cfg.n_frames_neg)
+            keep_pos = torch.randperm(len(pos), generator=self.gen)[:cfg.n_pos_update].to(self.device)
+            keep_neg = torch.randperm(len(neg), generator=self.gen)[:cfg.n_neg_update].to(self.device)
+            self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
+        with timer("scoring"):
+            own = extract_crops(frame_t, box[None], cfg.crop_size, cfg.crop_padding)
+            score = float(self._scores(self._features(own))[0])
+
+        self.target = box.copy()
+        self.trans = cfg.trans
+        self.failures = 0
+        self.frame_index = 0
+        self.state = TrackState.TRACKING
+        return TrackResult(box.copy(), score, self.state, 0, time.perf_counter() - t0, timer.stages)
+
+    def track(self, frame: np.ndarray, attention: Optional[bool] = None) -> TrackResult:
+        """Locate the target in ``frame``; also returns its attention map if ``attention``
+        (default: the config's ``attention_output``)."""
+        if self.head is None:
+            raise RuntimeError("track() called before initialize()")
+        t0 = time.perf_counter()
+        frame = check_frame(frame)
+        cfg = self.cfg
+        timer = _StageTimer(self.device)
+        self.frame_index += 1
+
+        with timer("crops"):
+            frame_t = frame_to_tensor(frame, self.device)
+            samples = self._generator("gaussian", frame.shape, self.trans, cfg.scale)(
+                self.target, cfg.n_samples, self.rng)
+            crops = extract_crops(frame_t, samples, cfg.crop_size, cfg.crop_padding)
+        with timer("features"):
+            feats = self._features(crops)
+        with timer("scoring"):
+            top_scores, top = self._scores(feats).topk(cfg.top_k)
+            score = float(top_scores.mean())
+            top_np = top.cpu().numpy()
+        success = score > cfg.success_threshold
+        with timer("bbreg"):
+            if success:
+                self.target = samples[top_np].mean(axis=0)
+                box = (self.bbreg.predict(feats[top], samples[top_np]).mean(axis=0)
+                       if self.bbreg.fitted else self.target.copy())
+            else:
+                box = self.target.copy()  # keep the last confident box; never invent one
+        self._update_state(success)
+        with timer("update"):
+            self._learn(frame_t, frame.shape, success)
+
+        att = None
+        if attention if attention is not None else cfg.attention_output:
+            with timer("attention"):
+                att = self.attention_map(frame_t, frame.shape, box)
+        return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
+                           timer.stages, att)
+
+    def reset(self) -> None:
+        """Forget the target; ``track`` needs a new ``initialize``."""
+        self.head = None
+        self.memory = None
+        self.state = TrackState.IDLE
+
+    # ------------------------------------------------------------------ internals
+    def _update_state(self, success: bool) -> None:
+        if success:
+            self.failures = 0
+            self.trans = self.cfg.trans
+            self.state = TrackState.TRACKING
+        else:
+            self.failures += 1
+            self.trans = self.cfg.trans_expand
+            self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
+
+    def _learn(self, frame_t: torch.Tensor, shape, success: bool) -> None:
+        """Collect this frame's samples when confident; short-term update on failure,
+        long-term update every ``long_interval`` frames (paper section 4)."""
+        cfg = self.cfg
+        if success:
+            pos_boxes = draw_samples(self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
+                                     self.target, cfg.n_pos_update, self.rng, cfg.overlap_pos_update)
+            neg_boxes = draw_samples(self._generator("uniform", shape, cfg.trans_neg_update, cfg.scale_neg_update),
+                                     self.target, cfg.n_neg_update, self.rng, cfg.overlap_neg_update)
+            self.memory.add(self._sample_set(frame_t, pos_boxes), self._sample_set(frame_t, neg_boxes))
+            if self.frame_index % cfg.long_interval == 0:
+                pos, neg = self.memory.long_term()
+                train_classifier(self.head, self.trunk, self.optimizer, pos, neg, cfg.iters_update, cfg, self.gen)
+        else:
+            pos, neg = self.memory.short_term(cfg.n_frames_short)
+            train_classifier(self.head, self.trunk, self.optimizer, pos, neg, cfg.iters_update, cfg, self.gen)
+
+    def attention_map(self, frame_t: torch.Tensor, shape, box) -> np.ndarray:
+        """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1]."""
+        crop = extract_crops(frame_t, np.asarray(box)[None], self.cfg.crop_size, self.cfg.crop_padding)
+        m = box_attention(self.trunk, self.head, crop).cpu().numpy()
+        m = m / m.max() if m.max() > 0 else m
+        return paste_map(m, box, self.cfg.crop_size, self.cfg.crop_padding, shape)

@@ -1,0 +1,110 @@
+"""Online training of the classifier: sample memories and the SGD loop with hard
+negative mining and the reciprocative loss."""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Deque, Iterator, Optional
+
+import torch
+from torch import nn
+
+from .attention import attention_maps, reciprocative_loss
+
+
+@dataclass
+class SampleSet:
+    """Trunk features (N, D) and, when attention training needs them, the uint8 crops
+    (N, 3, S, S) they came from, kept in memory so no frame is ever re-read."""
+
+    feats: torch.Tensor
+    crops: Optional[torch.Tensor] = None
+
+    def __len__(self) -> int:
+        return int(self.feats.shape[0])
+
+    def take(self, idx: torch.Tensor) -> "SampleSet":
+        return SampleSet(self.feats[idx], None if self.crops is None else self.crops[idx])
+
+    @staticmethod
+    def cat(sets) -> "SampleSet":
+        sets = [s for s in sets if len(s)]
+        feats = torch.cat([s.feats for s in sets])
+        crops = None if any(s.crops is None for s in sets) else torch.cat([s.crops for s in sets])
+        return SampleSet(feats, crops)
+
+
+class SampleMemory:
+    """Per-frame positives (last ``n_pos_frames``) and negatives (last ``n_neg_frames``)."""
+
+    def __init__(self, n_pos_frames: int, n_neg_frames: int):
+        self.pos: Deque[SampleSet] = deque(maxlen=max(n_pos_frames, 1))
+        self.neg: Deque[SampleSet] = deque(maxlen=max(n_neg_frames, 1))
+
+    def add(self, pos: SampleSet, neg: SampleSet) -> None:
+        if len(pos):
+            self.pos.append(pos)
+        if len(neg):
+            self.neg.append(neg)
+
+    def long_term(self):
+        return SampleSet.cat(self.pos), SampleSet.cat(self.neg)
+
+    def short_term(self, n_frames: int):
+        recent = list(self.pos)[-n_frames:]
+        return SampleSet.cat(recent), SampleSet.cat(self.neg)
+
+    def clear(self) -> None:
+        self.pos.clear()
+        self.neg.clear()
+
+
+def _cycling_batches(n: int, batch: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Endless batches of indices into ``n`` items, reshuffled each pass."""
+    buf = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(buf) < batch:
+            buf = torch.cat([buf, torch.randperm(n, generator=gen)])
+        yield buf[:batch]
+        buf = buf[batch:]
+
+
+def make_optimizer(head: nn.Module, lr: float, fc6_mult: float, momentum: float, weight_decay: float):
+    return torch.optim.SGD(head.param_groups(lr, fc6_mult), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.Optimizer,
+                     pos: SampleSet, neg: SampleSet, iters: int, cfg, gen: torch.Generator) -> float:
+    """``iters`` SGD steps of Eq. 5 on batches of ``batch_pos`` positives and the
+    ``batch_neg`` hardest of ``batch_neg_cand`` negatives. Returns the last loss."""
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    device = pos.feats.device
+    pos_it = _cycling_batches(len(pos), cfg.batch_pos, gen)
+    neg_it = _cycling_batches(len(neg), max(cfg.batch_neg_cand, cfg.batch_neg), gen)
+    params = [p for p in head.parameters() if p.requires_grad]
+    last = None
+    for _ in range(iters):
+        pi = next(pos_it).to(device)
+        ni = next(neg_it).to(device)
+        head.eval()
+        with torch.no_grad():  # hard negative mining: the negatives the model likes most
+            cand_scores = head(neg.feats[ni])[:, 1]
+        ni = ni[cand_scores.topk(min(cfg.batch_neg, len(ni))).indices]
+        head.train()
+        batch = SampleSet.cat([pos.take(pi), neg.take(ni)])
+        labels = torch.cat([torch.ones(len(pi)), torch.zeros(len(ni))]).long().to(device)
+        if cfg.lam > 0:
+            if batch.crops is None:
+                raise RuntimeError("lam > 0 needs the training crops in the sample memory")
+            logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
+            loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps)
+        else:
+            loss = reciprocative_loss(head(batch.feats), labels, 0.0)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        optimizer.step()
+        last = loss.detach()
+    head.eval()
+    return float(last) if last is not None else float("nan")

@@ -1,0 +1,1 @@
+"""Evaluation on recorded sequences (OTB protocol); no ROS imports."""

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs into .venv, then runs the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_venv.sh
+exec .venv/bin/python -m pytest -q test "$@"

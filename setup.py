@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+package_name = "rl_tracker_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    description="DAT (reciprocative learning) single-object tracker for ROS 2 and offline video",
+    packages=find_packages(include=["rl_tracker_ros", "rl_tracker_ros.*"]),
+    package_data={"rl_tracker_ros.core": ["weights_registry.json"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+        (f"share/{package_name}/config", ["config/tracker_paper.yaml"]),
+    ],
+    python_requires=">=3.10",
+    install_requires=["numpy", "opencv-python-headless", "scipy", "pyyaml", "tqdm", "platformdirs"],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["rl-tracker = rl_tracker_ros.cli:main"]},
+    license="MIT",
+    zip_safe=False,
+)

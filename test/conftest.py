@@ -1,0 +1,79 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RL_TRACKER_SHARED", ROOT.parent / "shared"))
+SEQUENCES = SHARED / "data" / "sequences"
+MOBILENET_TFJS = SHARED / "weights" / "mobilenet_v1_1.0_224_tfjs"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(autouse=True)
+def isolated_weights_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty weights cache and no weights env override."""
+    monkeypatch.setenv("RL_TRACKER_WEIGHTS_DIR", str(tmp_path / "weights_cache"))
+    monkeypatch.delenv("RL_TRACKER_WEIGHTS", raising=False)
+
+
+def needs_shared(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} absent (../shared is not beside this checkout)")
+
+
+class TinyTrunk(torch.nn.Module):
+    """A small conv trunk with the Backbone interface, for fast tests."""
+
+    name = "tiny"
+    feature_scale = 1.0
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.conv1 = torch.nn.Conv2d(3, 8, 5, stride=4)
+        self.conv2 = torch.nn.Conv2d(8, 16, 3, stride=2)
+        with torch.no_grad():
+            for m in (self.conv1, self.conv2):
+                m.weight.normal_(0, 0.2, generator=g)
+                m.bias.normal_(0, 0.1, generator=g)
+
+    def preprocess(self, crops):
+        return crops / 127.5 - 1.0
+
+    def forward(self, crops):
+        x = torch.relu(self.conv1(self.preprocess(crops)))
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 3, 2)
+        return x.flatten(1) * self.feature_scale
+
+    @property
+    def feature_dim(self):
+        with torch.no_grad():
+            p = next(self.parameters())
+            return self.forward(torch.zeros(1, 3, 107, 107, device=p.device, dtype=p.dtype)).shape[1]
+
+    def freeze(self):
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self.eval()
+
+
+def synthetic_sequence(n=12, size=(160, 120), box=(60, 40, 24, 30), step=(2, 1), seed=0):
+    """A textured square moving over a noisy background, with its ground truth."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    bg = rng.integers(0, 90, (h, w, 3), dtype=np.uint8)
+    patch = np.zeros((box[3], box[2], 3), np.uint8)
+    patch[..., 0] = 230
+    patch[::4, :, 1] = 255
+    patch[:, ::5, 2] = 200
+    frames, gts = [], []
+    for i in range(n):
+        x, y = box[0] + step[0] * i, box[1] + step[1] * i
+        f = bg.copy()
+        f[y:y + box[3], x:x + box[2]] = patch
+        frames.append(f)
+        gts.append([x, y, box[2], box[3]])
+    return frames, np.array(gts, dtype=np.float64)

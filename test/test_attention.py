@@ -1,0 +1,138 @@
+"""Reciprocative learning: Eq. 2-5, double backprop, and the flat-map guard."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rl_tracker_ros.core.attention import (TrunkInputGradient, attention_maps, reciprocative_loss,
+                                           reciprocative_regulariser)
+from rl_tracker_ros.core.head import Classifier
+
+from conftest import TinyTrunk
+
+
+def _pop_stats(m):
+    m = m.flatten().double()
+    mu = m.mean()
+    return mu, ((m - mu) ** 2).mean().sqrt()
+
+
+def test_eq3_and_eq4_on_hand_made_maps():
+    a_p = torch.tensor([[[1.0, 3.0], [1.0, 3.0]]])   # mean 2, population std 1
+    a_n = torch.tensor([[[0.0, 4.0], [0.0, 4.0]]])   # mean 2, population std 2
+    r_pos = reciprocative_regulariser(a_p, a_n, torch.tensor([1]))
+    r_neg = reciprocative_regulariser(a_p, a_n, torch.tensor([0]))
+    assert r_pos.item() == pytest.approx(1 / 2 + 2 / 2)    # sigma_p/mu_p + mu_n/sigma_n
+    assert r_neg.item() == pytest.approx(2 / 1 + 2 / 2)    # mu_p/sigma_p + sigma_n/mu_n
+
+
+def test_regulariser_matches_formula_on_random_maps():
+    g = torch.Generator().manual_seed(3)
+    a_p, a_n = torch.rand(4, 9, 9, generator=g), torch.rand(4, 9, 9, generator=g) * 3
+    labels = torch.tensor([1, 0, 1, 0])
+    r = reciprocative_regulariser(a_p, a_n, labels)
+    for i in range(4):
+        mp, sp = _pop_stats(a_p[i])
+        mn, sn = _pop_stats(a_n[i])
+        want = sp / mp + mn / sn if labels[i] else mp / sp + sn / mn
+        assert r[i].item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_flat_map_guard_is_finite_and_leaves_normal_maps_unchanged():
+    flat = torch.zeros(1, 5, 5, requires_grad=True)
+    const = torch.full((1, 5, 5), 0.7, requires_grad=True)
+    r = reciprocative_regulariser(flat, const, torch.tensor([1]), eps=1e-8)
+    assert torch.isfinite(r).all()
+    r.sum().backward()
+    assert torch.isfinite(flat.grad).all() and torch.isfinite(const.grad).all()
+    # On normal maps the guarded value equals the unguarded formula bit for bit.
+    a_p, a_n = torch.rand(3, 6, 6) + 0.1, torch.rand(3, 6, 6) + 0.1
+    labels = torch.tensor([1, 0, 1])
+    guarded = reciprocative_regulariser(a_p, a_n, labels, eps=1e-8)
+    mu_p, sd_p = a_p.flatten(1).mean(1), a_p.flatten(1).var(1, unbiased=False).sqrt()
+    mu_n, sd_n = a_n.flatten(1).mean(1), a_n.flatten(1).var(1, unbiased=False).sqrt()
+    plain = torch.where(labels.bool(), sd_p / mu_p + mu_n / sd_n, mu_p / sd_p + sd_n / mu_n)
+    assert torch.equal(guarded, plain)
+
+
+def test_lambda_zero_is_exactly_the_baseline_loss():
+    logits = torch.randn(6, 2)
+    labels = torch.tensor([1, 1, 1, 0, 0, 0])
+    maps = torch.rand(6, 4, 4)
+    assert torch.equal(reciprocative_loss(logits, labels, 0.0, maps, maps), F.cross_entropy(logits, labels))
+    assert torch.equal(reciprocative_loss(logits, labels, 0.0), F.cross_entropy(logits, labels))
+    assert not torch.equal(reciprocative_loss(logits, labels, 5.0, maps, maps * 2), F.cross_entropy(logits, labels))
+
+
+def _setup(dtype=torch.float64, seed=0):
+    torch.manual_seed(seed)
+    trunk = TinyTrunk(seed).to(dtype).freeze()
+    head = Classifier(trunk.feature_dim, hidden=16, dropout=0.0).to(dtype)
+    with torch.no_grad():
+        for p in head.parameters():
+            p.normal_(0, 0.3)
+    crops = torch.rand(4, 3, 107, 107, dtype=dtype) * 255
+    labels = torch.tensor([1, 1, 0, 0])
+    return trunk, head, crops, labels
+
+
+def _reg_value(trunk, head, crops, labels):
+    _, a_p, a_n = attention_maps(trunk, head, crops)
+    return reciprocative_regulariser(a_p, a_n, labels).mean()
+
+
+def test_regulariser_gradient_is_nonzero_and_matches_finite_differences():
+    trunk, head, crops, labels = _setup()
+    reg = _reg_value(trunk, head, crops, labels)
+    (grad,) = torch.autograd.grad(reg, head.fc4.weight)
+    assert grad.abs().max() > 1e-6, "the regulariser must train the fc weights (double backprop)"
+    # Central finite differences on a few fc4 weights and all fc6 weights.
+    idx = [(0, 0), (3, 17), (7, 40), (15, 5)]
+    h = 1e-5
+    for i, j in idx:
+        w = head.fc4.weight
+        with torch.no_grad():
+            w[i, j] += h
+        up = _reg_value(trunk, head, crops, labels).item()
+        with torch.no_grad():
+            w[i, j] -= 2 * h
+        down = _reg_value(trunk, head, crops, labels).item()
+        with torch.no_grad():
+            w[i, j] += h
+        fd = (up - down) / (2 * h)
+        assert grad[i, j].item() == pytest.approx(fd, rel=1e-4, abs=1e-7)
+
+
+def test_fast_input_gradient_equals_plain_double_backprop():
+    trunk, head, crops, labels = _setup()
+    # Reference: input gradients straight through autograd with create_graph.
+    x = crops.clone().requires_grad_(True)
+    logits = head(trunk(x))
+    gp = torch.autograd.grad(logits[:, 1].sum(), x, create_graph=True)[0].clamp(min=0).sum(1)
+    gn = torch.autograd.grad(logits[:, 0].sum(), x, create_graph=True)[0].clamp(min=0).sum(1)
+    ref = reciprocative_loss(logits, labels, 5.0, gp, gn)
+    ref_grads = torch.autograd.grad(ref, list(head.parameters()))
+    ours = reciprocative_loss(*(lambda o: (o[0], labels, 5.0, o[1], o[2]))(attention_maps(trunk, head, crops)))
+    our_grads = torch.autograd.grad(ours, list(head.parameters()))
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-10)
+    for a, b in zip(our_grads, ref_grads):
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-12)
+
+
+def test_attention_maps_are_positive_input_gradients():
+    trunk, head, crops, _ = _setup()
+    _, a_p, a_n = attention_maps(trunk, head, crops)
+    assert a_p.shape == (4, 107, 107) and a_n.shape == (4, 107, 107)
+    assert (a_p >= 0).all() and (a_n >= 0).all()
+    x = crops.clone().requires_grad_(True)
+    g = torch.autograd.grad(head(trunk(x))[:, 1].sum(), x)[0]
+    assert torch.allclose(a_p, g.clamp(min=0).sum(1))
+
+
+def test_trunk_input_gradient_backward_is_a_jvp():
+    trunk, _, crops, _ = _setup()
+    d = trunk(crops).shape[1]
+    g = torch.randn(1, 4, d, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda gg: TrunkInputGradient.apply(gg, crops, trunk), (g,),
+                                    eps=1e-6, atol=1e-6, fast_mode=True)
