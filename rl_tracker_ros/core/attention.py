@@ -38,7 +38,10 @@ class TrunkInputGradient(torch.autograd.Function):
     def forward(ctx, g: torch.Tensor, x: torch.Tensor, trunk: nn.Module) -> torch.Tensor:
         with torch.enable_grad():
             xr = x.detach().requires_grad_(True)
-            feats = trunk(xr)
+            if hasattr(trunk, "linearize"):  # piecewise-linear trunk: keep its gates
+                feats, ctx.lin_state = trunk.linearize(xr)
+            else:
+                feats, ctx.lin_state = trunk(xr), None
             outs = [torch.autograd.grad(feats, xr, grad_outputs=g[k], retain_graph=k + 1 < len(g))[0]
                     for k in range(len(g))]
         ctx.save_for_backward(x)
@@ -48,7 +51,10 @@ class TrunkInputGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         (x,) = ctx.saved_tensors
-        tangents = [jvp(ctx.trunk, (x,), (grad_out[k],))[1] for k in range(len(grad_out))]
+        if ctx.lin_state is not None:
+            tangents = [ctx.trunk.jvp(grad_out[k], ctx.lin_state) for k in range(len(grad_out))]
+        else:
+            tangents = [jvp(ctx.trunk, (x,), (grad_out[k],))[1] for k in range(len(grad_out))]
         return torch.stack(tangents), None, None
 
 
