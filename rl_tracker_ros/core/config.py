@@ -95,6 +95,7 @@ class TrackerConfig:
 
     # --- outputs -------------------------------------------------------------------------------
     attention_output: bool = False       # also return the attention map of the result box
+    attention_blur: float = 2.0          # display smoothing of that map, crop pixels (0: raw)
 
     def __post_init__(self) -> None:
         problems = []

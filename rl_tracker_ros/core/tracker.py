@@ -258,8 +258,16 @@ class DATTracker:
             train_classifier(self.head, self.trunk, self.optimizer, pos, neg, cfg.iters_update, cfg, self.gen)
 
     def attention_map(self, frame_t: torch.Tensor, shape, box) -> np.ndarray:
-        """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1]."""
+        """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].
+
+        Raw input gradients are speckled pixel by pixel; a small Gaussian blur in crop
+        space (sigma ``attention_blur`` crop pixels) makes the map readable as an image.
+        """
+        import cv2
+
         crop = extract_crops(frame_t, np.asarray(box)[None], self.cfg.crop_size, self.cfg.crop_padding)
         m = box_attention(self.trunk, self.head, crop).cpu().numpy()
+        if self.cfg.attention_blur > 0:
+            m = cv2.GaussianBlur(m, (0, 0), self.cfg.attention_blur)
         m = m / m.max() if m.max() > 0 else m
         return paste_map(m, box, self.cfg.crop_size, self.cfg.crop_padding, shape)
