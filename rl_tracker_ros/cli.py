@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
+import yaml
 
 
 def _parse_box(text: str) -> np.ndarray:
@@ -27,8 +28,6 @@ def _config_from_args(args):
     overrides = {}
     for item in args.set or []:
         key, _, value = item.partition("=")
-        import yaml
-
         overrides[key.strip()] = yaml.safe_load(value)
     for name in ("device", "weights", "backbone", "lam", "seed"):
         value = getattr(args, name, None)
