@@ -73,6 +73,14 @@ def make_optimizer(head: nn.Module, lr: float, fc6_mult: float, momentum: float,
     return torch.optim.SGD(head.param_groups(lr, fc6_mult), lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
+def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
+    """Hard negative mining: the ``k`` candidates the classifier scores most positive."""
+    head.eval()
+    with torch.no_grad():
+        scores = head(feats[candidates])[:, 1]
+    return candidates[scores.topk(min(k, len(candidates))).indices]
+
+
 def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.Optimizer,
                      pos: SampleSet, neg: SampleSet, iters: int, cfg, gen: torch.Generator) -> float:
     """``iters`` SGD steps of Eq. 5 on batches of ``batch_pos`` positives and the
@@ -87,10 +95,7 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
     for _ in range(iters):
         pi = next(pos_it).to(device)
         ni = next(neg_it).to(device)
-        head.eval()
-        with torch.no_grad():  # hard negative mining: the negatives the model likes most
-            cand_scores = head(neg.feats[ni])[:, 1]
-        ni = ni[cand_scores.topk(min(cfg.batch_neg, len(ni))).indices]
+        ni = hardest_negatives(head, neg.feats, ni, cfg.batch_neg)
         head.train()
         batch = SampleSet.cat([pos.take(pi), neg.take(ni)])
         labels = torch.cat([torch.ones(len(pi)), torch.zeros(len(ni))]).long().to(device)
