@@ -15,7 +15,12 @@ setup(
     ],
     python_requires=">=3.10",
     install_requires=["numpy", "opencv-python-headless", "scipy", "pyyaml", "tqdm", "platformdirs"],
-    extras_require={"test": ["pytest"]},
+    extras_require={
+        "test": ["pytest"],
+        # OpenCV's CSRT/KCF live in the contrib build, which replaces the base cv2 module:
+        # uninstall opencv-python-headless first (scripts/setup_venv.sh does this).
+        "eval": ["opencv-contrib-python-headless", "matplotlib"],
+    },
     entry_points={"console_scripts": ["rl-tracker = rl_tracker_ros.cli:main"]},
     license="MIT",
     zip_safe=False,

@@ -88,6 +88,43 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from .evaluation.harness import run_evaluation
+    from .evaluation.report import load_results, stage_profile, write_report
+    from .evaluation.trackers import folder_name
+    from .sequences import load_sequences
+
+    seqs = load_sequences(args.inputs)
+    if args.sequences:
+        seqs = [s for s in seqs if s.name in args.sequences]
+    specs = [t.strip() for t in args.trackers.split(",") if t.strip()]
+    base = _config_from_args(args)
+    run_evaluation(seqs, specs, args.out, base=base, max_frames=args.max_frames, resume=not args.rerun,
+                   progress=not args.quiet)
+    results = load_results([args.out], [folder_name(s) for s in specs])
+    results = {k: {s: v for s, v in seqs_.items() if s in {q.name for q in seqs}} for k, seqs_ in results.items()}
+    paths = write_report(results, args.out)
+    print((args.out / "table.md").read_text())
+    if args.profile:
+        print(stage_profile(results))
+    print("\n".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .evaluation.report import load_results, stage_profile, write_report
+
+    results = load_results(args.dirs, args.trackers.split(",") if args.trackers else None)
+    if not results:
+        print("error: no results found", file=sys.stderr)
+        return 2
+    paths = write_report(results, args.out)
+    print((args.out / "table.md").read_text())
+    print(stage_profile(results))
+    print("\n".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rl-tracker", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -110,6 +147,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--random-backbone", action="store_true", help="allow an untrained random trunk (testing only)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("eval", help="OTB-protocol evaluation of several trackers side by side")
+    e.add_argument("inputs", nargs="+", help="dataset roots and/or sequence folders (OTB or VOT layout)")
+    e.add_argument("--trackers", default="dat,dat-lambda0,csrt,kcf,mil",
+                   help="comma list: dat, dat-lambda<L>, dat@config.yaml, csrt, kcf, mil")
+    e.add_argument("--out", type=Path, default=Path("results/eval"), help="results folder")
+    e.add_argument("--sequences", nargs="*", help="only these sequence names")
+    e.add_argument("--max-frames", type=int, help="frames per sequence (default: all)")
+    e.add_argument("--rerun", action="store_true", help="re-track sequences that already have results")
+    e.add_argument("--profile", action="store_true", help="print where our tracker's time goes, by stage")
+    e.add_argument("--config", help="base YAML config for our trackers")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE")
+    e.add_argument("--weights")
+    e.add_argument("--device")
+    e.add_argument("--random-backbone", action="store_true")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    rp = sub.add_parser("report", help="tables and plots from stored results (no tracking)")
+    rp.add_argument("dirs", nargs="+", type=Path, help="results folders of earlier eval runs")
+    rp.add_argument("--out", type=Path, default=Path("results/report"))
+    rp.add_argument("--trackers", help="comma list of tracker folders to include")
+    rp.set_defaults(func=cmd_report)
 
     w = sub.add_parser("weights", help="download, import or list backbone weights")
     w.add_argument("action", choices=["download", "import", "list"])

@@ -91,12 +91,88 @@ def load_otb(folder) -> Sequence:
     return Sequence(folder.name, frames, gt)
 
 
+def polygon_to_box(values: np.ndarray) -> np.ndarray:
+    """VOT toolkit polygon -> rectangle conversion: the polygon's axis-aligned bounds."""
+    xs, ys = values[..., 0::2], values[..., 1::2]
+    x0, y0 = xs.min(axis=-1), ys.min(axis=-1)
+    return np.stack([x0, y0, xs.max(axis=-1) - x0, ys.max(axis=-1) - y0], axis=-1)
+
+
+def parse_vot_lines(text: str) -> np.ndarray:
+    """VOT ground truth (0-based): 4 values (x, y, w, h) or 8 (polygon x1, y1, ... x4, y4)
+    per line, comma separated; anything else (NaN, empty, a mask line) is excluded."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = [p for p in re.split(r"[,\s]+", line.strip()) if p]
+        try:
+            vals = np.array([float(v) for v in parts], dtype=np.float64)
+        except ValueError:
+            vals = np.array([])
+        if vals.size == 4:
+            rows.append(vals)
+        elif vals.size >= 6 and vals.size % 2 == 0:
+            rows.append(polygon_to_box(vals))
+        else:
+            rows.append(np.full(4, np.nan))
+    return np.array(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def load_vot(folder) -> Sequence:
+    folder = Path(folder)
+    gt_file = folder / "groundtruth.txt"
+    if not gt_file.exists():
+        raise ValueError(f"{folder} is not a VOT sequence (no groundtruth.txt)")
+    img_dir = folder / "color" if (folder / "color").is_dir() else folder
+    frames = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not frames:
+        raise ValueError(f"{img_dir} holds no images")
+    return Sequence(folder.name, frames, parse_vot_lines(gt_file.read_text()))
+
+
+def load_sequence(folder) -> Sequence:
+    """An OTB- or VOT-layout sequence folder."""
+    folder = Path(folder)
+    if (folder / "img").is_dir() and (folder / "groundtruth_rect.txt").exists():
+        return load_otb(folder)
+    if (folder / "groundtruth.txt").exists():
+        return load_vot(folder)
+    raise ValueError(f"{folder} is neither an OTB sequence (img/ + groundtruth_rect.txt) "
+                     f"nor a VOT sequence (groundtruth.txt + images)")
+
+
+def load_sequences(paths) -> List[Sequence]:
+    """Sequences from dataset roots and/or sequence folders, in the order given (a root's
+    sequences sorted by name)."""
+    out: List[Sequence] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise ValueError(f"{p} is not a folder")
+        try:
+            out.append(load_sequence(p))
+            continue
+        except ValueError:
+            pass
+        children = [c for c in sorted(p.iterdir()) if c.is_dir()]
+        found = []
+        for c in children:
+            try:
+                found.append(load_sequence(c))
+            except ValueError:
+                continue
+        if not found:
+            raise ValueError(f"{p} is neither a sequence folder nor a dataset root holding OTB/VOT sequences")
+        out.extend(found)
+    return out
+
+
 def open_input(spec: str) -> Sequence:
     """An OTB folder, a folder of images, a video file, or an image glob pattern."""
     p = Path(spec)
     if p.is_dir():
-        if (p / "img").is_dir():
-            return load_otb(p)
+        if (p / "img").is_dir() or (p / "groundtruth.txt").exists():
+            return load_sequence(p)
         frames = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
         if not frames:
             raise ValueError(f"{p} holds neither img/ nor images")
