@@ -100,7 +100,7 @@ def cmd_eval(args) -> int:
     specs = [t.strip() for t in args.trackers.split(",") if t.strip()]
     base = _config_from_args(args)
     run_evaluation(seqs, specs, args.out, base=base, max_frames=args.max_frames, resume=not args.rerun,
-                   progress=not args.quiet)
+                   progress=not args.quiet, profile=args.profile)
     results = load_results([args.out], [folder_name(s) for s in specs])
     results = {k: {s: v for s, v in seqs_.items() if s in {q.name for q in seqs}} for k, seqs_ in results.items()}
     paths = write_report(results, args.out)
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--sequences", nargs="*", help="only these sequence names")
     e.add_argument("--max-frames", type=int, help="frames per sequence (default: all)")
     e.add_argument("--rerun", action="store_true", help="re-track sequences that already have results")
-    e.add_argument("--profile", action="store_true", help="print where our tracker's time goes, by stage")
+    e.add_argument("--profile", action="store_true", help="record per-frame stage times of our trackers and print where the time goes")
     e.add_argument("--config", help="base YAML config for our trackers")
     e.add_argument("--set", action="append", metavar="KEY=VALUE")
     e.add_argument("--weights")

@@ -36,14 +36,14 @@ def _first_valid(gt: np.ndarray) -> Optional[int]:
 
 
 def run_sequence_all(seq: Sequence, specs: List[str], out_dir: Path, base: Optional[TrackerConfig],
-                     trunks: dict, max_frames: Optional[int], progress: bool) -> None:
+                     trunks: dict, max_frames: Optional[int], progress: bool, profile: bool = False) -> None:
     start = _first_valid(seq.groundtruth)
     if start is None:
         log.warning("%s: no valid ground-truth box; skipped", seq.name)
         return
     trackers = [make_tracker(s, base, trunks) for s in specs]
     n = len(seq) if not max_frames else min(len(seq), start + max_frames)
-    rec = {t.name: {"boxes": [], "times": [], "init": 0.0, "stages": {}} for t in trackers}
+    rec = {t.name: {"boxes": [], "times": [], "init": 0.0, "stages": {}, "per_frame": []} for t in trackers}
     bar = tqdm(total=n - start, desc=seq.name, unit="frame", disable=not progress)
     for i, frame in enumerate(seq):
         if i >= n:
@@ -63,6 +63,8 @@ def run_sequence_all(seq: Sequence, specs: List[str], out_dir: Path, base: Optio
                 r["times"].append(time.perf_counter() - t0)
                 for k, v in t.stages.items():
                     r["stages"][k] = r["stages"].get(k, 0.0) + v
+                if profile:
+                    r["per_frame"].append({k: round(v, 6) for k, v in t.stages.items()})
             r["boxes"].append(np.asarray(box, dtype=np.float64))
         bar.update(1)
     bar.close()
@@ -79,18 +81,20 @@ def run_sequence_all(seq: Sequence, specs: List[str], out_dir: Path, base: Optio
                       frame_time_median_s=float(np.median(times)) if len(times) else float("nan"),
                       frame_time_p90_s=float(np.percentile(times, 90)) if len(times) else float("nan"),
                       stage_time_s=r["stages"], first_frame=start)
+        if profile:
+            scores["stage_time_per_frame_s"] = r["per_frame"]
         (folder / f"{seq.name}.json").write_text(json.dumps(scores, indent=1))
 
 
 def run_evaluation(sequences: Seq[Sequence], specs: List[str], out_dir: Path,
                    base: Optional[TrackerConfig] = None, max_frames: Optional[int] = None,
-                   resume: bool = True, progress: bool = True) -> Dict[str, Dict[str, dict]]:
+                   resume: bool = True, progress: bool = True, profile: bool = False) -> Dict[str, Dict[str, dict]]:
     """Evaluate ``specs`` on ``sequences``; returns {tracker folder: {sequence: scores}}."""
     trunks: dict = {}
     for seq in sequences:
         todo = [s for s in specs if not (resume and result_path(out_dir, s, seq.name).exists())]
         if todo:
-            run_sequence_all(seq, todo, out_dir, base, trunks, max_frames, progress)
+            run_sequence_all(seq, todo, out_dir, base, trunks, max_frames, progress, profile)
     return {folder_name(s): {seq.name: json.loads(result_path(out_dir, s, seq.name).read_text())
                              for seq in sequences if result_path(out_dir, s, seq.name).exists()}
             for s in specs}
