@@ -1,5 +1,4 @@
 """Reciprocative learning: Eq. 2-5, double backprop, and the flat-map guard."""
-import math
 
 import pytest
 import torch

@@ -7,7 +7,7 @@ import pytest
 
 from rl_tracker_ros.evaluation import trackers as T
 from rl_tracker_ros.evaluation.harness import run_evaluation
-from rl_tracker_ros.evaluation.report import load_results, markdown_table, summary, write_report
+from rl_tracker_ros.evaluation.report import load_results, markdown_table, write_report
 from rl_tracker_ros.sequences import load_sequences, parse_vot_lines, polygon_to_box
 
 from conftest import synthetic_sequence
