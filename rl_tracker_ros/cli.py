@@ -190,7 +190,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         return args.func(args)
-    except (WeightsError, ValueError, IOError) as exc:
+    except (WeightsError, ValueError, IOError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -253,8 +253,9 @@ def load_backbone(name: str, explicit: Optional[str] = None, allow_random: bool 
             raise
         banner = f"RANDOM BACKBONE: no weights for {name!r}; tracking with an untrained random trunk (allow_random_backbone=True)"
         log.warning("!" * 20 + " " + banner + " " + "!" * 20)
-        torch.manual_seed(0)
-        return (VGGM() if arch == "vggm" else MobileNetV1()).freeze()
+        with torch.random.fork_rng(devices=[]):  # a fixed random trunk, global RNG untouched
+            torch.manual_seed(0)
+            return (VGGM() if arch == "vggm" else MobileNetV1()).freeze()
     file_arch, state, meta = read_any(path)
     if file_arch != arch:
         raise WeightsError(f"{path} holds {file_arch} weights but backbone {name!r} needs {arch}")
