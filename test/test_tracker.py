@@ -111,3 +111,19 @@ def test_cuda_request_without_cuda_is_a_clear_error():
         pytest.skip("CUDA present")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         DATTracker(TrackerConfig(device="cuda"), backbone=TinyTrunk())
+
+
+def test_failure_during_initialisation_leaves_the_tracker_idle(monkeypatch):
+    frames, gt = synthetic_sequence(n=2)
+    tr = make(0.0)
+    tr.initialize(frames[0], gt[0])
+
+    def oom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr("rl_tracker_ros.core.tracker.train_classifier", oom)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        tr.initialize(frames[1], gt[1])
+    assert tr.state is TrackState.IDLE
+    with pytest.raises(RuntimeError, match="before initialize"):
+        tr.track(frames[1])

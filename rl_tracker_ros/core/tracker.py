@@ -128,10 +128,21 @@ class DATTracker:
 
     # ------------------------------------------------------------------ public API
     def initialize(self, frame: np.ndarray, box) -> TrackResult:
-        """Train a fresh classifier on ``box`` in ``frame``; any previous state is dropped."""
-        t0 = time.perf_counter()
+        """Train a fresh classifier on ``box`` in ``frame``; any previous state is dropped.
+
+        Invalid input raises before anything changes; a failure during training (out of
+        memory, say) leaves the tracker IDLE rather than half-initialised.
+        """
         frame = check_frame(frame)
         box = validate_box(box, frame.shape)
+        try:
+            return self._initialize(frame, box)
+        except BaseException:
+            self.reset()
+            raise
+
+    def _initialize(self, frame: np.ndarray, box: np.ndarray) -> TrackResult:
+        t0 = time.perf_counter()
         cfg = self.cfg
         timer = _StageTimer(self.device)
         self.rng = np.random.default_rng(cfg.seed)
