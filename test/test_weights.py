@@ -236,3 +236,16 @@ def test_real_mobilenet_tfjs_weights():
     with torch.no_grad():
         f = net(crops)
     assert f.shape == (2, 4608) and torch.isfinite(f).all() and f.abs().sum() > 0
+
+
+def test_vggm_lrn_follows_matconvnet_definition():
+    """y = x / (kappa + alpha * sum over N neighbouring channels of x^2) ^ beta."""
+    net = VGGM(lrn=(5, 2.0, 1e-4, 0.75)).double()
+    x = torch.rand(1, 8, 3, 3, dtype=torch.float64) * 50
+    got = net.lrn(x)
+    sq = (x ** 2)[0]
+    want = torch.empty_like(x[0])
+    for c in range(8):
+        window = sq[max(c - 2, 0):min(c + 3, 8)].sum(0)
+        want[c] = x[0, c] / (2.0 + 1e-4 * window) ** 0.75
+    assert torch.allclose(got[0], want, rtol=1e-10)
