@@ -90,8 +90,7 @@ def cmd_weights(args) -> int:
 
 def cmd_eval(args) -> int:
     from .evaluation.harness import run_evaluation
-    from .evaluation.report import load_results, stage_profile, write_report
-    from .evaluation.trackers import folder_name
+    from .evaluation.report import stage_profile, write_report
     from .sequences import load_sequences
 
     seqs = load_sequences(args.inputs)
@@ -99,10 +98,10 @@ def cmd_eval(args) -> int:
         seqs = [s for s in seqs if s.name in args.sequences]
     specs = [t.strip() for t in args.trackers.split(",") if t.strip()]
     base = _config_from_args(args)
-    run_evaluation(seqs, specs, args.out, base=base, max_frames=args.max_frames, resume=not args.rerun,
-                   progress=not args.quiet, profile=args.profile)
-    results = load_results([args.out], [folder_name(s) for s in specs])
-    results = {k: {s: v for s, v in seqs_.items() if s in {q.name for q in seqs}} for k, seqs_ in results.items()}
+    # run_evaluation returns exactly these trackers on these sequences, stored or new.
+    results = run_evaluation(seqs, specs, args.out, base=base, max_frames=args.max_frames,
+                             resume=not args.rerun, progress=not args.quiet, profile=args.profile)
+    results = {name: per_seq for name, per_seq in results.items() if per_seq}
     paths = write_report(results, args.out)
     print((args.out / "table.md").read_text())
     if args.profile:
