@@ -11,17 +11,22 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
-        (f"share/{package_name}/config", ["config/tracker_paper.yaml"]),
+        (f"share/{package_name}/config", ["config/tracker_paper.yaml", "config/tracker.yaml",
+                                          "config/fastdds_loopback.xml"]),
+        (f"share/{package_name}/launch", ["launch/tracker.launch.py"]),
     ],
     python_requires=">=3.10",
     install_requires=["numpy", "opencv-python-headless", "scipy", "pyyaml", "tqdm", "platformdirs"],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "rosbags"],
         # OpenCV's CSRT/KCF live in the contrib build, which replaces the base cv2 module:
         # uninstall opencv-python-headless first (scripts/setup_venv.sh does this).
         "eval": ["opencv-contrib-python-headless", "matplotlib"],
     },
-    entry_points={"console_scripts": ["rl-tracker = rl_tracker_ros.cli:main"]},
+    # ROS 2 itself (rclpy, sensor_msgs ...) comes from a ROS install or the ros-* wheels
+    # (scripts/setup_venv.sh); the messages from colcon or scripts/build_interfaces.sh.
+    entry_points={"console_scripts": ["rl-tracker = rl_tracker_ros.cli:main",
+                                      "tracker_node = rl_tracker_ros.node:main"]},
     license="MIT",
     zip_safe=False,
 )

@@ -1,0 +1,107 @@
+"""sensor_msgs images <-> numpy arrays, compatible with cv_bridge's conventions.
+
+PyPI's cv_bridge ports are broken (NOTES.md section 5), so the node converts itself:
+rows are read through ``step`` (drivers pad rows), 16-bit data honours
+``is_bigendian``, and every problem raises :class:`ImageConversionError` with a reason,
+never a numpy reshape error. The tracker wants RGB uint8, so :func:`image_to_rgb` ends
+there; :func:`rgb_to_image` builds the node's output images.
+"""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+
+
+class ImageConversionError(ValueError):
+    """An image message that cannot be turned into a frame; the message says why."""
+
+
+# encoding -> (numpy dtype, channels, OpenCV conversion to RGB or None when already RGB)
+_ENCODINGS: Dict[str, Tuple[np.dtype, int, int | None]] = {
+    "rgb8": (np.dtype(np.uint8), 3, None),
+    "bgr8": (np.dtype(np.uint8), 3, cv2.COLOR_BGR2RGB),
+    "rgba8": (np.dtype(np.uint8), 4, cv2.COLOR_RGBA2RGB),
+    "bgra8": (np.dtype(np.uint8), 4, cv2.COLOR_BGRA2RGB),
+    "mono8": (np.dtype(np.uint8), 1, cv2.COLOR_GRAY2RGB),
+    "8UC1": (np.dtype(np.uint8), 1, cv2.COLOR_GRAY2RGB),
+    "8UC3": (np.dtype(np.uint8), 3, cv2.COLOR_BGR2RGB),  # OpenCV's default order, as cv_bridge
+    "mono16": (np.dtype(np.uint16), 1, cv2.COLOR_GRAY2RGB),
+    "16UC1": (np.dtype(np.uint16), 1, cv2.COLOR_GRAY2RGB),
+    "yuv422": (np.dtype(np.uint8), 2, cv2.COLOR_YUV2RGB_UYVY),       # UYVY
+    "uyvy": (np.dtype(np.uint8), 2, cv2.COLOR_YUV2RGB_UYVY),
+    "yuv422_yuy2": (np.dtype(np.uint8), 2, cv2.COLOR_YUV2RGB_YUYV),  # YUYV
+    "yuyv": (np.dtype(np.uint8), 2, cv2.COLOR_YUV2RGB_YUYV),
+}
+SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+
+
+def image_to_array(msg: Image, encoding: str = "") -> np.ndarray:
+    """The pixels of ``msg`` as an (H, W) or (H, W, C) array in the message's own layout.
+
+    ``encoding`` overrides ``msg.encoding`` (for drivers that mislabel their images).
+    """
+    enc = encoding or msg.encoding
+    if enc not in _ENCODINGS:
+        raise ImageConversionError(
+            f"unsupported image encoding {enc!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}")
+    dtype, channels, _ = _ENCODINGS[enc]
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    if h <= 0 or w <= 0:
+        raise ImageConversionError(f"empty image ({w}x{h})")
+    row_bytes = w * channels * dtype.itemsize
+    if step < row_bytes:
+        raise ImageConversionError(f"step {step} is smaller than a {w}-pixel {enc} row ({row_bytes} bytes)")
+    if len(msg.data) != step * h:
+        raise ImageConversionError(f"data has {len(msg.data)} bytes, expected step*height = {step}*{h} = {step * h}")
+    if step % dtype.itemsize:
+        raise ImageConversionError(f"step {step} is not a multiple of the {dtype.itemsize}-byte {enc} element")
+    buf = np.frombuffer(msg.data, dtype=np.uint8)
+    rows = np.ascontiguousarray(buf.reshape(h, step)[:, :row_bytes])
+    # View in the message's byte order, then convert to native values.
+    arr = rows.view(dtype.newbyteorder(">" if msg.is_bigendian else "<")).astype(dtype)
+    return arr.reshape(h, w, channels) if channels > 1 else arr.reshape(h, w)
+
+
+def image_to_rgb(msg: Image, encoding: str = "") -> np.ndarray:
+    """An (H, W, 3) uint8 RGB frame for the tracker. 16-bit images are scaled to 8 bits
+    by /256 (as cv_bridge's 16->8 conversion), not per-frame normalised, so brightness
+    stays comparable from frame to frame."""
+    enc = encoding or msg.encoding
+    arr = image_to_array(msg, encoding)
+    if arr.dtype == np.uint16:
+        arr = (arr >> 8).astype(np.uint8)
+    code = _ENCODINGS[enc][2]
+    rgb = arr if code is None else cv2.cvtColor(arr, code)
+    return np.ascontiguousarray(rgb)
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """Decode a jpeg/png ``CompressedImage`` into an (H, W, 3) uint8 RGB frame."""
+    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageConversionError("compressed image has no data")
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ImageConversionError(f"cannot decode compressed image (format {msg.format!r}, {data.size} bytes)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def rgb_to_image(rgb: np.ndarray, header, encoding: str = "rgb8") -> Image:
+    """An ``Image`` of an (H, W, 3) uint8 RGB array, as ``rgb8`` or ``bgr8``, with ``header``."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ImageConversionError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
+    if encoding == "bgr8":
+        rgb = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    elif encoding != "rgb8":
+        raise ImageConversionError(f"output encoding must be rgb8 or bgr8, not {encoding!r}")
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = int(rgb.shape[1] * 3)
+    msg.data = np.ascontiguousarray(rgb).tobytes()  # bytes: much faster than assigning an array
+    return msg

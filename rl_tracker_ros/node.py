@@ -1,0 +1,369 @@
+"""The ROS 2 node: camera images and an init box in, the tracked object out.
+
+Topics (relative names, remappable):
+  in   image (sensor_msgs/Image) or image/compressed (sensor_msgs/CompressedImage)
+  in   init_box (rl_tracker_ros/InitBox), init_roi (sensor_msgs/RegionOfInterest)
+  out  tracked_object (rl_tracker_ros/TrackedObject), roi (sensor_msgs/RegionOfInterest)
+  out  ~/debug_image, ~/attention (sensor_msgs/Image, rgb8), /diagnostics
+Services: ~/initialize (rl_tracker_ros/Initialize), ~/reset (std_srvs/Trigger).
+
+Callbacks only convert and hand over; the tracking runs on :class:`TrackingWorker`'s
+thread, which always takes the newest frame. Every bad message is logged (throttled)
+and dropped; the node keeps serving.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import cv2
+import numpy as np
+import rclpy
+import rclpy.executors
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from std_srvs.srv import Trigger
+
+from .conversions import SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image
+from .core.boxes import validate_box
+from .core.config import TrackerConfig
+from .core.tracker import DATTracker, TrackState
+from .core.weights import REGISTRY, WeightsError, resolve_weights
+from .frame_buffer import Frame, FrameBuffer
+from .msg import InitBox, TrackedObject
+from .srv import Initialize
+from .visualize import draw_result
+from .worker import Output, TrackingWorker
+
+STATE_CODES = {TrackState.IDLE: TrackedObject.STATE_IDLE, TrackState.TRACKING: TrackedObject.STATE_TRACKING,
+               TrackState.UNCERTAIN: TrackedObject.STATE_UNCERTAIN, TrackState.LOST: TrackedObject.STATE_LOST}
+LOG_THROTTLE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    description: str
+    read_only: bool = False
+    range: Optional[Tuple[float, float]] = None
+    choices: Tuple[str, ...] = ()
+    tracker: bool = False  # takes effect at the next initialisation
+
+
+PARAMS: Dict[str, Param] = {
+    "device": Param("auto", "where the tracker runs: auto (cuda if available), cpu, cuda or cuda:N", tracker=True),
+    "backbone": Param("mobilenet", "frozen conv trunk", choices=tuple(REGISTRY), tracker=True),
+    "weights": Param("", "weights file of the backbone; empty: $RL_TRACKER_WEIGHTS or the user cache "
+                         "(`rl-tracker weights list`)", tracker=True),
+    "tracker_config": Param("", "YAML file of further tracker settings (rl_tracker_ros.core.config."
+                                "TrackerConfig keys); the parameters of this node win over it", tracker=True),
+    "lam": Param(5.0, "reciprocative learning weight lambda (Eq. 5); 0 gives the MDNet baseline",
+                 range=(0.0, 100.0), tracker=True),
+    "score_threshold": Param(0.0, "mean top-5 score below which a frame counts as a failure "
+                                  "(UNCERTAIN, then LOST)", range=(-100.0, 100.0), tracker=True),
+    "lost_after": Param(5, "consecutive failures before UNCERTAIN becomes LOST", range=(1, 10000), tracker=True),
+    "seed": Param(0, "seed of the tracker's sampling and dropout", range=(0, 2**31 - 1), tracker=True),
+    "use_compressed": Param(False, "subscribe to image/compressed (jpeg/png) instead of image", read_only=True),
+    "input_encoding": Param("", "override the encoding the camera declares; empty: trust it. One of "
+                                + ", ".join(SUPPORTED_ENCODINGS)),
+    "image_qos": Param("sensor_data", "image subscription QoS: sensor_data (best effort) or reliable",
+                       read_only=True, choices=("sensor_data", "reliable")),
+    "image_queue_depth": Param(1, "image subscription depth; 1 keeps only the newest frame",
+                               read_only=True, range=(1, 100)),
+    "frame_buffer_size": Param(30, "recent frames kept for init boxes stamped in the past",
+                               read_only=True, range=(1, 1000)),
+    "init_stamp_tolerance": Param(0.05, "s; an init box initialises on the buffered frame nearest its stamp "
+                                        "if it is this close", range=(0.0, 10.0)),
+    "publish_debug_image": Param(True, "publish ~/debug_image (frame with box, score and state) when subscribed"),
+    "publish_attention": Param(False, "compute and publish ~/attention (the box's attention map) when subscribed; "
+                                      "costs one input-gradient pass per frame"),
+    "diagnostics_period": Param(1.0, "s between /diagnostics messages; 0 turns them off",
+                                read_only=True, range=(0.0, 60.0)),
+}
+
+
+def _descriptor(name: str, p: Param) -> ParameterDescriptor:
+    d = ParameterDescriptor(name=name, description=p.description, read_only=p.read_only)
+    if p.choices:
+        d.additional_constraints = "one of: " + ", ".join(p.choices)
+    if p.range is not None:
+        if isinstance(p.default, float):
+            d.floating_point_range = [FloatingPointRange(from_value=float(p.range[0]), to_value=float(p.range[1]))]
+        else:
+            d.integer_range = [IntegerRange(from_value=int(p.range[0]), to_value=int(p.range[1]), step=1)]
+    return d
+
+
+def stamp_ns(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def tracker_config(values: Dict[str, Any]) -> TrackerConfig:
+    """The tracker's config from the node's parameter values (raises ValueError/OSError)."""
+    base = TrackerConfig.from_yaml(values["tracker_config"]) if values["tracker_config"] else TrackerConfig()
+    return base.replace(device=values["device"], backbone=values["backbone"], weights=values["weights"] or None,
+                        lam=float(values["lam"]), success_threshold=float(values["score_threshold"]),
+                        lost_after=int(values["lost_after"]), seed=int(values["seed"]))
+
+
+def check_tracker_values(values: Dict[str, Any]) -> Optional[str]:
+    """Why these tracker parameters cannot work, or None. Cheap: no weights are read."""
+    device = str(values["device"])
+    if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+        return f"device must be auto, cpu, cuda or cuda:N, not {device!r}"
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return f"device {device!r} asked for, but CUDA is not available on this machine"
+    try:
+        cfg = tracker_config(values)
+    except (ValueError, OSError, TypeError) as exc:
+        return f"tracker settings rejected: {exc}"
+    if not cfg.allow_random_backbone:
+        try:
+            resolve_weights(cfg.backbone, cfg.weights)
+        except WeightsError as exc:
+            return str(exc)
+    return None
+
+
+class TrackerNode(Node):
+    """DAT single-object tracker as a ROS 2 node (see the module docstring for its interface)."""
+
+    def __init__(self, node_name: str = "rl_tracker", tracker_factory: Optional[Callable[[TrackerConfig], Any]] = None,
+                 **kwargs):
+        super().__init__(node_name, **kwargs)
+        for name, p in PARAMS.items():
+            self.declare_parameter(name, p.default, _descriptor(name, p))
+        self._tracker_factory = tracker_factory or (lambda cfg: DATTracker(cfg))
+        self._values = {name: self.get_parameter(name).value for name in PARAMS}
+        self._problem = check_tracker_values(self._values)
+        if self._problem:
+            self.get_logger().error(f"tracker not ready: {self._problem}")
+        self._received = 0
+        self._bad_messages = 0
+        self._last_image_time: Optional[float] = None
+        self._last_latency = 0.0
+
+        self._buffer = FrameBuffer(int(self._values["frame_buffer_size"]))
+        self._worker = TrackingWorker(self._make_tracker_builder(), self._publish, self._worker_error,
+                                      self._attention_wanted)
+        self._create_interfaces()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ wiring
+    def _create_interfaces(self) -> None:
+        v = self._values
+        if v["image_qos"] == "reliable":
+            image_qos = QoSProfile(depth=int(v["image_queue_depth"]), reliability=ReliabilityPolicy.RELIABLE,
+                                   history=HistoryPolicy.KEEP_LAST)
+        else:
+            image_qos = QoSProfile(**{**_qos_fields(qos_profile_sensor_data), "depth": int(v["image_queue_depth"])})
+        if v["use_compressed"]:
+            self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, image_qos)
+        else:
+            self.create_subscription(Image, "image", self._on_image, image_qos)
+        self.create_subscription(InitBox, "init_box", self._on_init_box, 10)
+        self.create_subscription(RegionOfInterest, "init_roi", self._on_init_roi, 10)
+        self._pub_object = self.create_publisher(TrackedObject, "tracked_object", 10)
+        self._pub_roi = self.create_publisher(RegionOfInterest, "roi", 10)
+        self._pub_debug = self.create_publisher(Image, "~/debug_image", 1)
+        self._pub_attention = self.create_publisher(Image, "~/attention", 1)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_service(Initialize, "~/initialize", self._on_initialize)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        if v["diagnostics_period"] > 0:
+            self.create_timer(float(v["diagnostics_period"]), self._publish_diagnostics)
+
+    def _make_tracker_builder(self) -> Callable[[], Any]:
+        cfg = tracker_config(self._values) if self._problem is None else None
+        problem = self._problem
+
+        def build():
+            if cfg is None:
+                raise RuntimeError(problem)
+            return self._tracker_factory(cfg)
+        return build
+
+    def destroy_node(self) -> None:
+        self._worker.stop()
+        super().destroy_node()
+
+    # ------------------------------------------------------------------ inputs
+    def _on_image(self, msg: Image) -> None:
+        self._take_frame(msg.header, lambda: image_to_rgb(msg, self._values["input_encoding"]))
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._take_frame(msg.header, lambda: compressed_to_rgb(msg))
+
+    def _take_frame(self, header, convert: Callable[[], np.ndarray]) -> None:
+        arrival = time.monotonic()
+        self._received += 1
+        try:
+            rgb = convert()
+        except ImageConversionError as exc:
+            self._bad_messages += 1
+            self.get_logger().warning(f"dropping image: {exc}", throttle_duration_sec=LOG_THROTTLE_S)
+            return
+        self._last_image_time = arrival
+        frame = self._buffer.push(Frame(rgb, header, stamp_ns(header.stamp), arrival))
+        self._worker.submit(frame)
+
+    def _on_init_box(self, msg: InitBox) -> None:
+        ok, reason = self.request_init((msg.x, msg.y, msg.width, msg.height), stamp_ns(msg.header.stamp))
+        self._log_init(ok, reason, "init_box")
+
+    def _on_init_roi(self, msg: RegionOfInterest) -> None:
+        ok, reason = self.request_init((msg.x_offset, msg.y_offset, msg.width, msg.height), 0)
+        self._log_init(ok, reason, "init_roi")
+
+    def _on_initialize(self, request: Initialize.Request, response: Initialize.Response) -> Initialize.Response:
+        b = request.box
+        response.success, response.reason = self.request_init((b.x, b.y, b.width, b.height),
+                                                              stamp_ns(b.header.stamp))
+        self._log_init(response.success, response.reason, "~/initialize")
+        return response
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._worker.reset()
+        response.success, response.message = True, "tracking stopped; state IDLE until the next init box"
+        self.get_logger().info("reset: " + response.message)
+        return response
+
+    def request_init(self, box, stamp: int) -> Tuple[bool, str]:
+        """Check an init box against the frame it refers to and hand it to the worker.
+
+        ``stamp`` 0 means the newest frame. Returns (accepted, reason); training then runs
+        in the background and ``tracked_object`` turns from IDLE to TRACKING.
+        """
+        if self._problem:
+            return False, f"tracker not ready: {self._problem}"
+        try:
+            if stamp == 0:
+                frame = self._buffer.newest()
+                if frame is None:
+                    raise LookupError("no image received yet")
+            else:
+                frame = self._buffer.nearest(stamp, int(self._values["init_stamp_tolerance"] * 1e9))
+            valid = validate_box(box, frame.image.shape)
+        except (LookupError, ValueError) as exc:
+            return False, str(exc)
+        self._worker.initialize(frame, valid)
+        h, w = frame.image.shape[:2]
+        return True, (f"initialising on the {w}x{h} frame stamped {frame.stamp_ns / 1e9:.3f} s "
+                      f"with box {[round(float(v), 1) for v in valid]}")
+
+    def _log_init(self, ok: bool, reason: str, source: str) -> None:
+        if ok:
+            self.get_logger().info(f"{source}: {reason}")
+        else:
+            self.get_logger().warning(f"{source} refused: {reason}", throttle_duration_sec=LOG_THROTTLE_S)
+
+    # ------------------------------------------------------------------ parameters
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        values = dict(self._values)
+        for p in params:
+            if p.name not in PARAMS:
+                continue
+            spec = PARAMS[p.name]
+            if spec.choices and p.value not in spec.choices:
+                return SetParametersResult(successful=False,
+                                           reason=f"{p.name} must be one of {', '.join(spec.choices)}")
+            if p.name == "input_encoding" and p.value and p.value not in SUPPORTED_ENCODINGS:
+                return SetParametersResult(successful=False, reason=f"unsupported encoding {p.value!r}")
+            values[p.name] = p.value
+        changed_tracker = any(PARAMS[p.name].tracker for p in params if p.name in PARAMS)
+        if changed_tracker:
+            problem = check_tracker_values(values)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        self._values = values
+        if changed_tracker:
+            self._problem = None
+            self._worker.reconfigure(self._make_tracker_builder())
+            self.get_logger().info("tracker settings changed; they apply from the next init box")
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ outputs (worker thread)
+    def _attention_wanted(self) -> bool:
+        return bool(self._values["publish_attention"]) and self._pub_attention.get_subscription_count() > 0
+
+    def _publish(self, out: Output) -> None:
+        header, res = out.frame.header, out.result
+        msg = TrackedObject(header=header, state=STATE_CODES[out.state], latency=float(out.latency),
+                            processing_rate=float(out.processing_rate), frames_dropped=int(out.dropped))
+        if res is not None:
+            x, y, w, h = (float(v) for v in res.box)
+            msg.x, msg.y, msg.width, msg.height = x, y, w, h
+            msg.center_x, msg.center_y = x + w / 2, y + h / 2
+            msg.score, msg.processing_time = float(res.score), float(res.time_s)
+        self._pub_object.publish(msg)
+        self._last_latency = out.latency
+        if res is not None and out.state == TrackState.TRACKING:
+            self._pub_roi.publish(roi_of(res.box, out.frame.image.shape))
+        if self._values["publish_debug_image"] and self._pub_debug.get_subscription_count() > 0:
+            state = out.state.value.upper()
+            drawn = draw_result(out.frame.image, None if res is None else res.box,
+                                0.0 if res is None else res.score, state)
+            self._pub_debug.publish(rgb_to_image(drawn, header))
+        if res is not None and res.attention is not None:
+            colour = cv2.applyColorMap(np.clip(res.attention * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+            self._pub_attention.publish(rgb_to_image(cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), header))
+
+    def _worker_error(self, text: str) -> None:
+        self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
+
+    def stats(self) -> Dict[str, Any]:
+        """Counters and rates, as published on /diagnostics."""
+        return {"state": self._worker.state.value, "processing_rate_hz": round(self._worker.processing_rate, 2),
+                "latency_s": round(self._last_latency, 3), "frames_received": self._received,
+                "frames_dropped": self._worker.dropped, "bad_messages": self._bad_messages}
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name=f"{self.get_name()}: tracking", hardware_id=str(self._values["device"]))
+        state = self._worker.state
+        silent = self._last_image_time is None or time.monotonic() - self._last_image_time > 2.0
+        if self._problem:
+            status.level, status.message = DiagnosticStatus.ERROR, f"tracker not ready: {self._problem}"
+        elif silent:
+            status.level, status.message = DiagnosticStatus.WARN, "no images in the last 2 s"
+        elif state == TrackState.LOST:
+            status.level, status.message = DiagnosticStatus.WARN, "target lost"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, state.value
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in self.stats().items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diag.publish(msg)
+
+
+def roi_of(box, shape) -> RegionOfInterest:
+    """The box as an integer RegionOfInterest clipped to an image of ``shape`` (H, W, ...)."""
+    h, w = shape[:2]
+    x0, y0 = np.clip(np.floor([box[0], box[1]]), 0, [w, h]).astype(int)
+    x1, y1 = np.clip(np.ceil([box[0] + box[2], box[1] + box[3]]), 0, [w, h]).astype(int)
+    return RegionOfInterest(x_offset=int(x0), y_offset=int(y0), width=int(x1 - x0), height=int(y1 - y0),
+                            do_rectify=False)
+
+
+def _qos_fields(profile: QoSProfile) -> Dict[str, Any]:
+    return {"history": profile.history, "depth": profile.depth, "reliability": profile.reliability,
+            "durability": profile.durability}
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = TrackerNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -1,0 +1,218 @@
+"""The tracking thread: newest frame wins, initialisation never blocks the caller.
+
+Camera callbacks only hand frames over (``submit``); one thread runs the tracker on the
+newest frame it has not seen and drops the ones that were overtaken while it was busy,
+so the output is never a queue behind the camera (NOTES.md section 6). First-frame
+training runs on the same thread, so ROS callbacks, services and parameter changes stay
+responsive while it takes seconds on a CPU. No ROS import: the node wires it to topics.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .core.tracker import TrackResult, TrackState
+from .frame_buffer import Frame
+
+
+@dataclass
+class Output:
+    """What the worker hands to the publisher for one frame."""
+    frame: Frame
+    state: TrackState
+    result: Optional[TrackResult]  # None while IDLE
+    latency: float                 # s, from the frame's arrival to this output
+    processing_rate: float         # Hz, tracked frames per second (moving average)
+    dropped: int                   # frames overtaken so far while a target was active
+
+
+class TrackingWorker:
+    """Runs ``make_tracker()``'s tracker on a thread of its own.
+
+    ``on_output`` receives an :class:`Output` for the init frame and every tracked frame
+    (and for frames while idle, so consumers see the IDLE state); ``on_error`` receives
+    one line per problem (bad tracker settings, missing weights, out of memory ...).
+    Both are called from the worker thread.
+    """
+
+    def __init__(self, make_tracker: Callable[[], object], on_output: Callable[[Output], None],
+                 on_error: Callable[[str], None], want_attention: Callable[[], bool] = lambda: False,
+                 rate_smoothing: float = 0.2):
+        self._make_tracker = make_tracker
+        self._on_output = on_output
+        self._on_error = on_error
+        self._want_attention = want_attention
+        self._alpha = rate_smoothing
+        self._cond = threading.Condition()
+        self._pending: Optional[Frame] = None
+        self._command: Optional[tuple] = None
+        self._running = False
+        self._thread: Optional[threading.Thread] = None
+        self._tracker = None
+        self._tracker_stale = True
+        self._size: Optional[tuple] = None
+        self._init_index = -1
+        self._state = TrackState.IDLE
+        self._initialising = False
+        self._dropped = 0
+        self._rate = 0.0
+        self._last_done: Optional[float] = None
+
+    # ------------------------------------------------------------------ control (any thread)
+    def start(self) -> None:
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="rl_tracker_worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def submit(self, frame: Frame) -> None:
+        """Offer the newest camera frame; an unprocessed older one is dropped."""
+        with self._cond:
+            if self._pending is not None and self.active:
+                self._dropped += 1
+            self._pending = frame
+            self._cond.notify()
+
+    def initialize(self, frame: Frame, box: np.ndarray) -> None:
+        """Start tracking ``box`` on ``frame`` (already validated); returns at once."""
+        with self._cond:
+            self._command = ("init", frame, np.asarray(box, dtype=np.float64))
+            self._initialising = True
+            self._cond.notify()
+
+    def reset(self) -> None:
+        """Forget the target (the state becomes IDLE)."""
+        with self._cond:
+            self._command = ("reset",)
+            self._cond.notify()
+
+    def reconfigure(self, make_tracker: Callable[[], object]) -> None:
+        """New tracker settings; they apply from the next initialisation on."""
+        with self._cond:
+            self._make_tracker = make_tracker
+            self._tracker_stale = True
+
+    @property
+    def state(self) -> TrackState:
+        return self._state
+
+    @property
+    def active(self) -> bool:
+        """A target is being tracked or its first-frame training is running."""
+        return self._initialising or self._state != TrackState.IDLE
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def processing_rate(self) -> float:
+        return self._rate
+
+    # ------------------------------------------------------------------ the thread
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._running and self._command is None and self._pending is None:
+                    self._cond.wait()
+                if not self._running:
+                    return
+                command, self._command = self._command, None
+                frame = None
+                if command is None:
+                    frame, self._pending = self._pending, None
+            try:
+                if command is not None:
+                    self._run_command(command)
+                elif frame is not None:
+                    self._process(frame)
+            except Exception as exc:  # a bug must not silently end tracking for good
+                self._on_error(f"worker error: {_describe(exc)}")
+
+    def _run_command(self, command: tuple) -> None:
+        if command[0] == "reset":
+            self._stop_tracking()
+            return
+        _, frame, box = command
+        try:
+            if self._tracker is None or self._tracker_stale:
+                self._tracker, self._tracker_stale = None, True
+                self._tracker = self._make_tracker()
+                self._tracker_stale = False
+            result = self._tracker.initialize(frame.image, box)
+        except Exception as exc:  # bad settings, missing weights, out of memory: stay IDLE
+            self._stop_tracking()
+            self._on_error(f"initialisation failed: {_describe(exc)}")
+            return
+        finally:
+            self._initialising = False
+        self._size = frame.image.shape[:2]
+        self._init_index = frame.index
+        self._state = result.state
+        self._last_done = None
+        self._emit(frame, result)
+
+    def _process(self, frame: Frame) -> None:
+        if self._state == TrackState.IDLE or self._tracker is None:
+            self._emit(frame, None)
+            return
+        if frame.index <= self._init_index:
+            return  # older than the frame we initialised on
+        if frame.image.shape[:2] != self._size:
+            (h0, w0), (h1, w1) = self._size, frame.image.shape[:2]
+            self._stop_tracking()
+            self._on_error(f"image size changed from {w0}x{h0} to {w1}x{h1}: tracking stopped, "
+                           "send a new init box")
+            self._emit(frame, None)
+            return
+        try:
+            result = self._tracker.track(frame.image, attention=self._want_attention())
+        except Exception as exc:  # e.g. CUDA out of memory: skip this frame, keep the target
+            self._on_error(f"tracking frame {frame.index} failed: {_describe(exc)}")
+            _free_device_memory()
+            return
+        self._state = result.state
+        now = time.monotonic()
+        if self._last_done is not None:
+            inst = 1.0 / max(now - self._last_done, 1e-6)
+            self._rate = inst if self._rate == 0 else (1 - self._alpha) * self._rate + self._alpha * inst
+        self._last_done = now
+        self._emit(frame, result)
+
+    def _emit(self, frame: Frame, result: Optional[TrackResult]) -> None:
+        state = result.state if result is not None else TrackState.IDLE
+        out = Output(frame, state, result, time.monotonic() - frame.arrival, self._rate, self._dropped)
+        try:
+            self._on_output(out)
+        except Exception as exc:  # a publishing problem must not end the thread
+            self._on_error(f"publishing failed: {_describe(exc)}")
+
+    def _stop_tracking(self) -> None:
+        if self._tracker is not None:
+            self._tracker.reset()
+        self._state = TrackState.IDLE
+        self._size = None
+        self._rate = 0.0
+        self._last_done = None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _free_device_memory() -> None:
+    """After a CUDA out-of-memory error, give cached blocks back before the next frame."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

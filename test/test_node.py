@@ -1,0 +1,218 @@
+"""The node end to end over real (loopback-only) DDS, with a tiny trunk so it is fast."""
+import time
+
+import numpy as np
+import pytest
+
+from ros_harness import RosHarness, header_for  # noqa: I100 (sets the loopback environment first)
+from conftest import TinyTrunk, synthetic_sequence
+from rl_tracker_ros.core.boxes import iou
+from rl_tracker_ros.core.config import TrackerConfig
+from rl_tracker_ros.core.tracker import DATTracker
+from rl_tracker_ros.msg import TrackedObject
+from sensor_msgs.msg import Image
+
+FAST = dict(feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200, n_samples=64,
+            batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60)
+TINY_PARAMS = {"lam": 0.0, "lost_after": 3, "device": "cpu"}
+
+
+def tiny_factory(cfg: TrackerConfig) -> DATTracker:
+    return DATTracker(cfg.replace(**FAST), backbone=TinyTrunk())
+
+
+@pytest.fixture
+def ros(tmp_path):
+    made = []
+
+    def make(params=None, factory=tiny_factory, weights=True):
+        p = dict(TINY_PARAMS)
+        if weights:  # the tiny trunk needs no weights file, but the node checks one exists
+            f = tmp_path / "w.pt"
+            f.write_bytes(b"x")
+            p["weights"] = str(f)
+        p.update(params or {})
+        h = RosHarness(p, factory)
+        made.append(h)
+        return h
+    yield make
+    for h in made:
+        h.close()
+
+
+def play_lockstep(h: RosHarness, frames, start: int = 1):
+    """Publish frames one at a time, each after the previous one's result arrived."""
+    results = []
+    for i in range(start, len(frames)):
+        header = h.publish_frame(frames[i], i)
+        h.wait_for(lambda: h.outputs_for(header), 30, f"result of frame {i}")
+        results.append(h.outputs_for(header)[0])
+    return results
+
+
+def test_tracks_and_copies_the_image_header(ros):
+    frames, gt = synthetic_sequence(n=10)
+    h = ros()
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "IDLE output of the first frame")
+    assert h.outputs_for(first)[0].state == TrackedObject.STATE_IDLE
+    resp = h.initialize(gt[0], first)
+    assert resp.success, resp.reason
+    h.wait_for(lambda: any(m.state == TrackedObject.STATE_TRACKING for m in h.outputs_for(first)), 60, "init result")
+    results = play_lockstep(h, frames)
+    for i, m in enumerate(results, start=1):
+        assert m.header.frame_id == "camera" and m.header.stamp == header_for(i).stamp
+        assert m.center_x == pytest.approx(m.x + m.width / 2) and m.processing_time > 0
+    ious = [iou([m.x, m.y, m.width, m.height], gt[i])[0] for i, m in enumerate(results, start=1)]
+    assert np.mean(ious) > 0.6, np.round(ious, 2)
+    assert all(m.state == TrackedObject.STATE_TRACKING for m in results)
+    assert h.got("roi"), "roi is published while tracking"
+
+
+def test_init_by_stamp_uses_the_stamped_frame(ros):
+    frames, gt = synthetic_sequence(n=6, step=(8, 4))
+    h = ros()
+    headers = []
+    for i, f in enumerate(frames[:5]):
+        headers.append(h.publish_frame(f, i))
+        h.wait_for(lambda: h.outputs_for(headers[-1]), 10, f"frame {i} buffered")
+    resp = h.initialize(gt[1], headers[1])  # drawn on frame 1 while frame 4 is the newest
+    assert resp.success, resp.reason
+    h.wait_for(lambda: any(m.state != TrackedObject.STATE_IDLE for m in h.got("tracked_object")), 60, "init")
+    init_out = next(m for m in h.got("tracked_object") if m.state != TrackedObject.STATE_IDLE)
+    assert init_out.header.stamp == headers[1].stamp
+    assert iou([init_out.x, init_out.y, init_out.width, init_out.height], gt[1])[0] > 0.9
+
+
+@pytest.mark.parametrize("box,stamp_index,reason", [
+    ((500, 500, 20, 20), None, "outside"),
+    ((10, 10, 0, 20), None, "non-positive"),
+    ((float("nan"), 10, 20, 20), None, "NaN"),
+    ((10, 10, 20, 20), 999, "no buffered frame"),
+])
+def test_bad_init_boxes_are_refused_with_a_reason(ros, box, stamp_index, reason):
+    frames, _ = synthetic_sequence(n=2)
+    h = ros()
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    resp = h.initialize(box, header_for(stamp_index) if stamp_index is not None else None)
+    assert not resp.success and reason in resp.reason
+
+
+def test_init_before_any_image_is_refused(ros):
+    h = ros()
+    resp = h.initialize((10, 10, 20, 20))
+    assert not resp.success and "no image" in resp.reason
+
+
+def test_missing_weights_refuse_init_but_the_node_serves(ros, tmp_path):
+    frames, gt = synthetic_sequence(n=2)
+    h = ros({"weights": str(tmp_path / "nowhere.pt")}, factory=None, weights=False)
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "IDLE output despite missing weights")
+    resp = h.initialize(gt[0])
+    assert not resp.success and "does not exist" in resp.reason and "rl-tracker weights" in resp.reason
+
+
+def test_reset_returns_to_idle(ros):
+    frames, gt = synthetic_sequence(n=6)
+    h = ros()
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    assert h.initialize(gt[0]).success
+    play_lockstep(h, frames[:3])
+    assert h.reset().success
+    after = play_lockstep(h, frames, start=3)
+    assert [m.state for m in after] == [TrackedObject.STATE_IDLE] * 3
+
+
+def test_lost_when_the_target_leaves_and_the_box_is_not_invented(ros):
+    frames, gt = synthetic_sequence(n=4)
+    empty = np.random.default_rng(5).integers(0, 90, frames[0].shape, dtype=np.uint8)
+    # The tiny random trunk's background logits sit near +0.1, hence the raised threshold
+    # (which also exercises the node's score_threshold parameter).
+    h = ros({"score_threshold": 0.3})
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    assert h.initialize(gt[0]).success
+    play_lockstep(h, frames[:3])
+    gone = play_lockstep(h, [None] * 3 + [empty] * 5, start=3)
+    states = [m.state for m in gone]
+    assert states[0] == TrackedObject.STATE_UNCERTAIN and states[-1] == TrackedObject.STATE_LOST, states
+    boxes = {(m.x, m.y, m.width, m.height) for m in gone}
+    assert len(boxes) == 1, "the last confident box is held, not a new guess"
+    n_tracking = sum(m.state == TrackedObject.STATE_TRACKING for m in h.got("tracked_object"))
+    h.wait_for(lambda: len(h.got("roi")) == n_tracking, 5, "one roi per TRACKING result, none while lost")
+
+
+def test_bad_images_are_dropped_and_the_node_keeps_serving(ros):
+    frames, _ = synthetic_sequence(n=2)
+    h = ros()
+    good = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(good), 10, "first frame")
+    bad = []
+    m = Image(height=4, width=4, encoding="bayer_rggb8", step=4, data=bytes(16))
+    bad.append(m)
+    bad.append(Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(10)))   # size mismatch
+    bad.append(Image(height=0, width=0, encoding="rgb8", step=0, data=b""))           # empty
+    bad.append(Image(height=4, width=4, encoding="rgb8", step=8, data=bytes(32)))     # step < row
+    for i, msg in enumerate(bad, start=1):
+        msg.header = header_for(i)
+        h.image_pub.publish(msg)
+        h.wait_for(lambda: h.node.stats()["frames_received"] == i + 1, 5, f"bad message {i} received")
+    after = h.publish_frame(frames[1], 9)
+    h.wait_for(lambda: h.outputs_for(after), 10, "a good frame after the bad ones")
+    assert not any(h.outputs_for(header_for(i)) for i in range(1, 5))
+    assert h.node.stats()["bad_messages"] == 4
+
+
+def test_debug_and_attention_images(ros):
+    frames, gt = synthetic_sequence(n=4)
+    h = ros({"publish_attention": True})
+    h.wait_for(lambda: h.node._pub_attention.get_subscription_count() > 0, 10, "attention subscriber")
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    assert h.initialize(gt[0]).success
+    play_lockstep(h, frames)
+    h.wait_for(lambda: len(h.got("attention")) >= 3 and len(h.got("debug")) >= 3, 10, "debug/attention images")
+    for img in h.got("debug") + h.got("attention"):
+        assert (img.height, img.width, img.encoding, img.step) == (120, 160, "rgb8", 480)
+        assert len(img.data) == 120 * 480
+    att = h.got("attention")[-1]
+    assert att.header.stamp == header_for(3).stamp
+
+
+def test_parameters_are_validated(ros, tmp_path):
+    h = ros()
+    set_ = h.node.set_parameters
+    from rclpy.parameter import Parameter
+    assert not set_([Parameter("device", value="gpu")])[0].successful
+    assert not set_([Parameter("backbone", value="resnet50")])[0].successful
+    assert not set_([Parameter("lam", value=-1.0)])[0].successful
+    assert not set_([Parameter("weights", value=str(tmp_path / "missing.pt"))])[0].successful
+    assert not set_([Parameter("use_compressed", value=True)])[0].successful  # read-only
+    assert not set_([Parameter("input_encoding", value="rgb16")])[0].successful
+    assert set_([Parameter("lam", value=2.0)])[0].successful
+    assert h.node.get_parameter("lam").value == 2.0
+
+
+def test_newest_frame_wins(ros):
+    frames, gt = synthetic_sequence(n=30, step=(1, 0))
+
+    class Slow(DATTracker):
+        def track(self, frame, attention=None):
+            time.sleep(0.3)
+            return super().track(frame, attention)
+
+    h = ros(factory=lambda cfg: Slow(cfg.replace(**FAST), backbone=TinyTrunk()))
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    assert h.initialize(gt[0]).success
+    h.wait_for(lambda: any(m.state == TrackedObject.STATE_TRACKING for m in h.got("tracked_object")), 60, "init")
+    for i in range(1, 30):  # 30 Hz camera, 0.3 s per frame tracker
+        last = h.publish_frame(frames[i], i)
+        time.sleep(1 / 30)
+    h.wait_for(lambda: h.outputs_for(last), 10, "the newest frame is tracked")
+    tracked = [m for m in h.got("tracked_object") if m.state != TrackedObject.STATE_IDLE][1:]
+    assert len(tracked) < 10, "stale frames were tracked instead of dropped"
+    assert tracked[-1].frames_dropped >= 15 and tracked[-1].header.stamp == last.stamp

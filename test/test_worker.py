@@ -1,0 +1,133 @@
+"""The frame buffer and the tracking thread, without ROS."""
+import time
+
+import numpy as np
+import pytest
+
+from rl_tracker_ros.core.tracker import TrackResult, TrackState
+from rl_tracker_ros.frame_buffer import Frame, FrameBuffer
+from rl_tracker_ros.worker import TrackingWorker
+
+
+def frame(stamp_ns: int, shape=(20, 30, 3)) -> Frame:
+    return Frame(np.zeros(shape, np.uint8), header=None, stamp_ns=stamp_ns, arrival=time.monotonic())
+
+
+def test_buffer_finds_the_nearest_stamp_within_tolerance():
+    ms = 1_000_000
+    buf = FrameBuffer(3)
+    with pytest.raises(LookupError, match="no image"):
+        buf.nearest(0, 10 * ms)
+    for t in (100, 200, 300, 400):
+        buf.push(frame(t * ms))
+    assert len(buf) == 3 and buf.newest().stamp_ns == 400 * ms and buf.newest().index == 3
+    assert buf.nearest(290 * ms, 20 * ms).stamp_ns == 300 * ms
+    with pytest.raises(LookupError, match=r"holds 0\.200 \.\. 0\.400 s"):  # 100 ms was pushed out
+        buf.nearest(100 * ms, 20 * ms)
+
+
+class FakeTracker:
+    """Records calls; ``track`` takes ``delay`` seconds, like a slow CPU tracker."""
+
+    def __init__(self, delay=0.0, fail_init=None, fail_track=None):
+        self.delay, self.fail_init, self.fail_track = delay, fail_init, fail_track
+        self.tracked, self.resets = [], 0
+
+    def initialize(self, image, box):
+        if self.fail_init:
+            raise self.fail_init
+        return TrackResult(np.asarray(box, float), 1.0, TrackState.TRACKING, 0, 0.0)
+
+    def track(self, image, attention=None):
+        time.sleep(self.delay)
+        if self.fail_track:
+            raise self.fail_track
+        self.tracked.append(int(image[0, 0, 0]))
+        return TrackResult(np.array([1.0, 2, 3, 4]), 0.5, TrackState.TRACKING, len(self.tracked), self.delay)
+
+    def reset(self):
+        self.resets += 1
+
+
+class Harness:
+    def __init__(self, tracker):
+        self.tracker, self.outputs, self.errors = tracker, [], []
+        self.worker = TrackingWorker(lambda: tracker, self._out, self.errors.append)
+        self.worker.start()
+
+    def _out(self, out):
+        self.outputs.append(out)
+
+    def wait(self, predicate, timeout=5.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not predicate():
+            time.sleep(0.005)
+        assert predicate()
+
+
+def numbered(i: int, shape=(20, 30, 3)) -> Frame:
+    f = frame(i * 1000, shape)
+    f.image[0, 0, 0] = i
+    f.index = i
+    return f
+
+
+def test_newest_frame_wins_and_drops_are_counted():
+    h = Harness(FakeTracker(delay=0.05))
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    for i in range(1, 41):
+        h.worker.submit(numbered(i))
+        time.sleep(0.005)
+    h.wait(lambda: h.tracker.tracked and h.tracker.tracked[-1] == 40)
+    h.worker.stop()
+    assert len(h.tracker.tracked) < 20 and h.tracker.tracked == sorted(h.tracker.tracked)
+    assert h.worker.dropped == 40 - len(h.tracker.tracked)
+    assert h.outputs[-1].dropped == h.worker.dropped and h.outputs[-1].processing_rate > 0
+
+
+def test_idle_frames_are_passed_through_as_idle():
+    h = Harness(FakeTracker())
+    h.worker.submit(numbered(0))
+    h.wait(lambda: h.outputs)
+    h.worker.stop()
+    assert h.outputs[0].state == TrackState.IDLE and h.outputs[0].result is None and h.worker.dropped == 0
+
+
+def test_init_failure_and_track_failure_keep_the_worker_alive():
+    tracker = FakeTracker(fail_init=MemoryError("CUDA out of memory"))
+    h = Harness(tracker)
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: h.errors)
+    assert "initialisation failed" in h.errors[0] and h.worker.state == TrackState.IDLE
+    tracker.fail_init, tracker.fail_track = None, RuntimeError("CUDA out of memory")
+    h.worker.initialize(numbered(1), [1, 2, 3, 4])
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    h.worker.submit(numbered(2))
+    h.wait(lambda: len(h.errors) == 2)
+    assert "tracking frame 2 failed" in h.errors[1] and h.worker.state == TrackState.TRACKING
+    tracker.fail_track = None
+    h.worker.submit(numbered(3))
+    h.wait(lambda: tracker.tracked == [3])
+    h.worker.stop()
+
+
+def test_a_frame_of_another_size_stops_tracking():
+    h = Harness(FakeTracker())
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    h.worker.submit(numbered(1, shape=(40, 30, 3)))
+    h.wait(lambda: h.errors)
+    h.worker.stop()
+    assert "image size changed from 30x20 to 30x40" in h.errors[0]
+    assert h.worker.state == TrackState.IDLE and h.tracker.resets == 1
+
+
+def test_frames_older_than_the_init_frame_are_not_tracked():
+    h = Harness(FakeTracker(delay=0.0))
+    h.worker.submit(numbered(3))
+    h.worker.initialize(numbered(5), [1, 2, 3, 4])  # the command goes first; frame 3 is stale
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    h.worker.submit(numbered(6))
+    h.wait(lambda: h.tracker.tracked == [6])
+    h.worker.stop()
