@@ -22,11 +22,14 @@ setup(
         # OpenCV's CSRT/KCF live in the contrib build, which replaces the base cv2 module:
         # uninstall opencv-python-headless first (scripts/setup_venv.sh does this).
         "eval": ["opencv-contrib-python-headless", "matplotlib"],
+        # rl-tracker-demo: real photographs for the synthetic scene; rosbag2 input.
+        "demo": ["scikit-image", "rosbags"],
     },
     # ROS 2 itself (rclpy, sensor_msgs ...) comes from a ROS install or the ros-* wheels
     # (scripts/setup_venv.sh); the messages from colcon or scripts/build_interfaces.sh.
     entry_points={"console_scripts": ["rl-tracker = rl_tracker_ros.cli:main",
-                                      "tracker_node = rl_tracker_ros.node:main"]},
+                                      "tracker_node = rl_tracker_ros.node:main",
+                                      "rl-tracker-demo = rl_tracker_ros.demo:main"]},
     license="MIT",
     zip_safe=False,
 )

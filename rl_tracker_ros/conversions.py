@@ -4,15 +4,18 @@ PyPI's cv_bridge ports are broken (NOTES.md section 5), so the node converts its
 rows are read through ``step`` (drivers pad rows), 16-bit data honours
 ``is_bigendian``, and every problem raises :class:`ImageConversionError` with a reason,
 never a numpy reshape error. The tracker wants RGB uint8, so :func:`image_to_rgb` ends
-there; :func:`rgb_to_image` builds the node's output images.
+there; :func:`rgb_to_image` builds the node's output images. The readers use the
+message fields only, so they also take the messages rosbags deserialises from a bag.
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import TYPE_CHECKING, Dict, Tuple
 
 import cv2
 import numpy as np
-from sensor_msgs.msg import CompressedImage, Image
+
+if TYPE_CHECKING:  # the readers only use the fields, so rosbags' messages work too
+    from sensor_msgs.msg import CompressedImage, Image
 
 
 class ImageConversionError(ValueError):
@@ -38,7 +41,7 @@ _ENCODINGS: Dict[str, Tuple[np.dtype, int, int | None]] = {
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
-def image_to_array(msg: Image, encoding: str = "") -> np.ndarray:
+def image_to_array(msg: "Image", encoding: str = "") -> np.ndarray:
     """The pixels of ``msg`` as an (H, W) or (H, W, C) array in the message's own layout.
 
     ``encoding`` overrides ``msg.encoding`` (for drivers that mislabel their images).
@@ -65,7 +68,7 @@ def image_to_array(msg: Image, encoding: str = "") -> np.ndarray:
     return arr.reshape(h, w, channels) if channels > 1 else arr.reshape(h, w)
 
 
-def image_to_rgb(msg: Image, encoding: str = "") -> np.ndarray:
+def image_to_rgb(msg: "Image", encoding: str = "") -> np.ndarray:
     """An (H, W, 3) uint8 RGB frame for the tracker. 16-bit images are scaled to 8 bits
     by /256 (as cv_bridge's 16->8 conversion), not per-frame normalised, so brightness
     stays comparable from frame to frame."""
@@ -78,9 +81,9 @@ def image_to_rgb(msg: Image, encoding: str = "") -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+def compressed_to_rgb(msg: "CompressedImage") -> np.ndarray:
     """Decode a jpeg/png ``CompressedImage`` into an (H, W, 3) uint8 RGB frame."""
-    data = np.frombuffer(bytes(msg.data), dtype=np.uint8)
+    data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size == 0:
         raise ImageConversionError("compressed image has no data")
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -89,8 +92,9 @@ def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def rgb_to_image(rgb: np.ndarray, header, encoding: str = "rgb8") -> Image:
+def rgb_to_image(rgb: np.ndarray, header, encoding: str = "rgb8") -> "Image":
     """An ``Image`` of an (H, W, 3) uint8 RGB array, as ``rgb8`` or ``bgr8``, with ``header``."""
+    from sensor_msgs.msg import Image
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ImageConversionError(f"expected an (H, W, 3) uint8 array, got {rgb.shape} {rgb.dtype}")
     if encoding == "bgr8":

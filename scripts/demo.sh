@@ -1,28 +1,29 @@
 #!/usr/bin/env bash
-# Quick start, main job: track a real OTB sequence end to end with the paper's settings
-# (lambda = 5) and write the boxes plus an annotated video with the attention overlay.
-# Needs no network: the MobileNet weights are imported from ../shared/weights when the
-# cache lacks them. Usage: bash scripts/demo.sh [SEQUENCE_FOLDER] [MAX_FRAMES]
+# Quick start, main job: the ROS 2 tracker node end to end. A camera player publishes a
+# scene made of real photographs (shipped with scikit-image, exact ground truth; no
+# network, no dataset) on `image`, starts tracking through the node's ~/initialize
+# service and records `tracked_object` and `~/debug_image`: demo_out/node/ gets the
+# annotated video, the boxes and summary.json (accuracy, states, latency, rate).
+# DDS stays on loopback. Other cameras: bash scripts/demo.sh SOURCE [rl-tracker-demo options],
+# SOURCE an OTB folder, a video file, an image glob or a rosbag2 folder (with --box x,y,w,h
+# when it has no ground truth); see `.venv/bin/rl-tracker-demo --help`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh
 SHARED=${RL_TRACKER_SHARED:-../shared}
-SEQ=${1:-$SHARED/data/sequences/Crossing}
-FRAMES=${2:-30}
+extra=()
 if ! .venv/bin/rl-tracker weights list | grep -q "^mobilenet .* cached"; then
   if [ -d "$SHARED/weights/mobilenet_v1_1.0_224_tfjs" ]; then
     .venv/bin/rl-tracker weights import "$SHARED/weights/mobilenet_v1_1.0_224_tfjs"
   else
-    echo "No MobileNet weights: run '.venv/bin/rl-tracker weights download mobilenet' (needs internet)." >&2
-    exit 1
+    mkdir -p demo_out
+    printf 'allow_random_backbone: true\n' > demo_out/random_backbone.yaml
+    extra=(-p "tracker_config:=$PWD/demo_out/random_backbone.yaml")
+    echo "!!! No MobileNet weights (no cache, no $SHARED/weights): this demo runs with a RANDOM" >&2
+    echo "!!! backbone; its accuracy means nothing. Get weights: .venv/bin/rl-tracker weights download mobilenet" >&2
   fi
 fi
-if [ ! -d "$SEQ" ]; then
-  echo "No input sequence at $SEQ: pass an OTB folder, video file or image glob as the first argument." >&2
-  exit 1
+if [ $# -eq 0 ]; then
+  set -- scene --frames 40
 fi
-mkdir -p demo_out
-name=$(basename "$SEQ")
-.venv/bin/rl-tracker run "$SEQ" --max-frames "$FRAMES" --attention \
-  --out "demo_out/${name}_boxes.txt" --video "demo_out/${name}.mp4"
-echo "wrote demo_out/${name}_boxes.txt and demo_out/${name}.mp4"
+exec .venv/bin/rl-tracker-demo "$@" "${extra[@]}"
