@@ -43,6 +43,14 @@ def ros(tmp_path):
         h.close()
 
 
+def start_tracking(h: RosHarness, frame0, box) -> None:
+    """Publish frame 0, wait until the node has it, and initialise on it (unstamped)."""
+    first = h.publish_frame(frame0, 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    resp = h.initialize(box)
+    assert resp.success, resp.reason
+
+
 def play_lockstep(h: RosHarness, frames, start: int = 1):
     """Publish frames one at a time, each after the previous one's result arrived."""
     results = []
@@ -120,9 +128,7 @@ def test_missing_weights_refuse_init_but_the_node_serves(ros, tmp_path):
 def test_reset_returns_to_idle(ros):
     frames, gt = synthetic_sequence(n=6)
     h = ros()
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
-    assert h.initialize(gt[0]).success
+    start_tracking(h, frames[0], gt[0])
     play_lockstep(h, frames[:3])
     assert h.reset().success
     after = play_lockstep(h, frames, start=3)
@@ -135,9 +141,7 @@ def test_lost_when_the_target_leaves_and_the_box_is_not_invented(ros):
     # The tiny random trunk's background logits sit near +0.1, hence the raised threshold
     # (which also exercises the node's score_threshold parameter).
     h = ros({"score_threshold": 0.3})
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
-    assert h.initialize(gt[0]).success
+    start_tracking(h, frames[0], gt[0])
     play_lockstep(h, frames[:3])
     gone = play_lockstep(h, [None] * 3 + [empty] * 5, start=3)
     states = [m.state for m in gone]
@@ -175,9 +179,7 @@ def test_debug_and_attention_images(ros):
     frames, gt = synthetic_sequence(n=4)
     h = ros({"publish_attention": True})
     h.wait_for(lambda: h.node._pub_attention.get_subscription_count() > 0, 10, "attention subscriber")
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
-    assert h.initialize(gt[0]).success
+    start_tracking(h, frames[0], gt[0])
     play_lockstep(h, frames)
     h.wait_for(lambda: len(h.got("attention")) >= 3 and len(h.got("debug")) >= 3, 10, "debug/attention images")
     for img in h.got("debug") + h.got("attention"):
@@ -210,9 +212,7 @@ def test_services_and_parameters_answer_during_a_slow_initialisation(ros):
             return super().initialize(frame, box)
 
     h = ros(factory=lambda cfg: SlowInit(cfg.replace(**FAST), backbone=TinyTrunk()))
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
-    assert h.initialize(gt[0]).success
+    start_tracking(h, frames[0], gt[0])
     t = time.monotonic()
     from rclpy.parameter import Parameter
     assert h.node.set_parameters([Parameter("publish_debug_image", value=False)])[0].successful
@@ -232,9 +232,7 @@ def test_newest_frame_wins(ros):
             return super().track(frame, attention)
 
     h = ros(factory=lambda cfg: Slow(cfg.replace(**FAST), backbone=TinyTrunk()))
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
-    assert h.initialize(gt[0]).success
+    start_tracking(h, frames[0], gt[0])
     h.wait_for(lambda: any(m.state == TrackedObject.STATE_TRACKING for m in h.got("tracked_object")), 60, "init")
     for i in range(1, 30):  # 30 Hz camera, 0.3 s per frame tracker
         last = h.publish_frame(frames[i], i)
@@ -268,9 +266,7 @@ def test_compressed_input(ros):
 def test_a_change_of_image_size_stops_tracking_with_an_error(ros):
     frames, gt = synthetic_sequence(n=3)
     h = ros()
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
-    assert h.initialize(gt[0]).success
+    start_tracking(h, frames[0], gt[0])
     play_lockstep(h, frames[:2])
     bigger = play_lockstep(h, [None, None, cv2.resize(frames[2], (320, 240))], start=2)
     assert bigger[0].state == TrackedObject.STATE_IDLE
