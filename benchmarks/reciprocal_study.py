@@ -52,12 +52,14 @@ def loss_terms(tracker: DATTracker, crops, feats, labels, lam: float, grads: boo
     ce = F.cross_entropy(logits, labels)
     r = reciprocative_regulariser(a_pos, a_neg, labels, tracker.cfg.attention_eps).mean()
     flat_p = a_pos[labels == 1].flatten(1)
-    out = {"ce": float(ce), "R": float(r),
-           "sigma_over_mu_Ap_on_positives": float((flat_p.std(1, unbiased=False) / flat_p.mean(1)).mean())}
+    out = {"ce": float(ce.detach()), "R": float(r.detach()),
+           "sigma_over_mu_Ap_on_positives": float((flat_p.std(1, unbiased=False) / flat_p.mean(1)).mean().detach())}
     if grads:
         params = [p for p in head.parameters()]
         g_ce = torch.autograd.grad(ce, params, retain_graph=True)
-        g_r = torch.autograd.grad(r, params)
+        # R depends on the fc weights only through dF/dfeatures: fc6's bias gets no gradient.
+        g_r = [torch.zeros_like(p) if g is None else g
+               for p, g in zip(params, torch.autograd.grad(r, params, allow_unused=True))]
         out["grad_norm_ce"] = float(torch.sqrt(sum((g ** 2).sum() for g in g_ce)))
         out["grad_norm_R"] = float(torch.sqrt(sum((g ** 2).sum() for g in g_r)))
         cos = sum((a * b).sum() for a, b in zip(g_ce, g_r)) / (out["grad_norm_ce"] * out["grad_norm_R"] + 1e-12)

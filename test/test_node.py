@@ -95,6 +95,25 @@ def test_init_by_stamp_uses_the_stamped_frame(ros):
     assert iou([init_out.x, init_out.y, init_out.width, init_out.height], gt[1])[0] > 0.9
 
 
+def test_init_box_and_init_roi_topics(ros):
+    from rl_tracker_ros.msg import InitBox
+    from sensor_msgs.msg import RegionOfInterest
+
+    frames, gt = synthetic_sequence(n=4, step=(8, 4))
+    h = ros()
+    headers = []
+    for i in range(3):
+        headers.append(h.publish_frame(frames[i], i))
+        h.wait_for(lambda: h.outputs_for(headers[-1]), 10, f"frame {i}")
+    x, y, w, hh = (float(v) for v in gt[1])
+    h.init_pub.publish(InitBox(header=headers[1], x=x, y=y, width=w, height=hh))  # drawn on frame 1
+    h.wait_for(lambda: any(m.state != TrackedObject.STATE_IDLE for m in h.outputs_for(headers[1])), 60, "init_box")
+    h.clear()
+    x, y, w, hh = (int(v) for v in gt[2])
+    h.init_roi_pub.publish(RegionOfInterest(x_offset=x, y_offset=y, width=w, height=hh))  # newest frame: 2
+    h.wait_for(lambda: any(m.state != TrackedObject.STATE_IDLE for m in h.outputs_for(headers[2])), 60, "init_roi")
+
+
 @pytest.mark.parametrize("box,stamp_index,reason", [
     ((500, 500, 20, 20), None, "outside"),
     ((10, 10, 0, 20), None, "non-positive"),
