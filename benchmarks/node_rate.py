@@ -16,15 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from rl_tracker_ros.demo import ROOT, Recorder, node_command
-from rl_tracker_ros.loopback import apply_loopback_env
+from rl_tracker_ros.demo import ROOT, node_session
 
 
 def cpu_model() -> str:
@@ -49,64 +46,34 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args()
 
-    apply_loopback_env()
-    import rclpy
     import torch
-    from rclpy.executors import SingleThreadedExecutor
-    from std_msgs.msg import Header
 
-    from rl_tracker_ros.conversions import rgb_to_image
     from rl_tracker_ros.core.boxes import iou
-    from rl_tracker_ros.msg import InitBox
     from rl_tracker_ros.scene import PhotoScene
-    from rl_tracker_ros.srv import Initialize
 
     total = args.idle_seconds + args.init_timeout + args.seconds
     scene = PhotoScene(int(total * args.rate) + 1)
-    proc = subprocess.Popen(node_command(Path(args.params_file), args.param),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    rec = Recorder(ctx)
-    ex = SingleThreadedExecutor(context=ctx)
-    ex.add_node(rec.node)
-    threading.Thread(target=ex.spin, daemon=True).start()
     published = {}  # stamp -> (frame index, monotonic publish time)
-    try:
-        assert rec.init_client.wait_for_service(timeout_sec=60), "node did not start"
-        while rec.image_pub.get_subscription_count() == 0:
-            time.sleep(0.01)
+    with node_session(Path(args.params_file), args.param) as rec:
         period, i, t0 = 1.0 / args.rate, 0, time.monotonic()
-        phase_ends = {"idle": t0 + args.idle_seconds}
+        idle_end = t0 + args.idle_seconds
         init_stamp, init_sent, init_done = None, None, None
-        while True:
-            now = time.monotonic()
-            if init_done is not None and now > init_done + args.seconds:
-                break
+        while init_done is None or time.monotonic() < init_done + args.seconds:
             if init_sent is not None and init_done is None:
-                if init_stamp in rec.tracking_since:
-                    init_done = rec.tracking_since[init_stamp]
-                elif now - init_sent > args.init_timeout:
+                if reply.done() and not reply.result().success:
+                    raise RuntimeError(f"initialisation refused: {reply.result().reason}")
+                init_done = rec.tracking_since.get(init_stamp)
+                if init_done is None and time.monotonic() - init_sent > args.init_timeout:
                     raise RuntimeError("initialisation did not finish")
             stamp = int(1e9 * (1 + i / args.rate))
-            header = Header(frame_id="camera")
-            header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            rec.image_pub.publish(rgb_to_image(scene.frame(i), header))
+            header = rec.publish(scene.frame(i), stamp)
             published[stamp] = (i, time.monotonic())
-            if init_sent is None and now >= phase_ends["idle"]:
-                req = Initialize.Request(box=InitBox(header=header))
-                req.box.x, req.box.y, req.box.width, req.box.height = (float(v) for v in scene.groundtruth[i])
-                rec.init_client.call_async(req)
+            if init_sent is None and time.monotonic() >= idle_end:
+                reply = rec.request_init(scene.groundtruth[i], header)
                 init_stamp, init_sent = stamp, time.monotonic()
             i += 1
             time.sleep(max(0.0, t0 + i * period - time.monotonic()))
         time.sleep(1.0)
-    finally:
-        ex.shutdown()
-        rec.node.destroy_node()
-        rclpy.try_shutdown(context=ctx)
-        proc.terminate()
-        proc.wait(10)
 
     def phase(lo, hi, tracking):
         stamps = [s for s, (_, t) in published.items() if lo <= t < hi]
@@ -134,7 +101,7 @@ def main() -> None:
     report = {
         "machine": f"{cpu_model()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__, "camera": f"640x480 rgb8 at {args.rate} Hz", "params": args.param,
-        "idle": phase(t0, phase_ends["idle"], tracking=False),
+        "idle": phase(t0, idle_end, tracking=False),
         "init_time_s": round(init_done - init_sent, 2),
         "tracking": phase(init_done, init_done + args.seconds, tracking=True),
     }

@@ -41,6 +41,11 @@ _ENCODINGS: Dict[str, Tuple[np.dtype, int, int | None]] = {
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
 
+def stamp_ns(stamp) -> int:
+    """A builtin_interfaces/Time as integer nanoseconds (the key frames are matched by)."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
 def image_to_array(msg: "Image", encoding: str = "") -> np.ndarray:
     """The pixels of ``msg`` as an (H, W) or (H, W, C) array in the message's own layout.
 

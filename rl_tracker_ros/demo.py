@@ -21,12 +21,14 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from .conversions import stamp_ns
 from .loopback import apply_loopback_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +100,7 @@ class Recorder:
         self.init_client = self.node.create_client(Initialize, "rl_tracker/initialize")
 
     def _on_result(self, msg) -> None:
-        key = _key(msg.header.stamp)
+        key = stamp_ns(msg.header.stamp)
         with self.lock:
             self.results.setdefault(key, []).append(msg)
             self.arrival.setdefault(key, time.monotonic())
@@ -107,7 +109,27 @@ class Recorder:
 
     def _on_debug(self, msg) -> None:
         with self.lock:
-            self.debug[_key(msg.header.stamp)] = msg
+            self.debug[stamp_ns(msg.header.stamp)] = msg
+
+    def publish(self, rgb: np.ndarray, stamp: int):
+        """Publish ``rgb`` as an rgb8 camera frame stamped ``stamp`` ns; returns its header."""
+        from std_msgs.msg import Header
+
+        from .conversions import rgb_to_image
+
+        header = Header(frame_id="camera")
+        header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
+        self.image_pub.publish(rgb_to_image(rgb, header))
+        return header
+
+    def request_init(self, box, header):
+        """Call the node's ~/initialize with ``box`` drawn on the frame of ``header``; a future."""
+        from .msg import InitBox
+        from .srv import Initialize
+
+        x, y, w, h = (float(v) for v in box)
+        return self.init_client.call_async(Initialize.Request(box=InitBox(header=header, x=x, y=y, width=w,
+                                                                          height=h)))
 
     def has(self, stamp: int, tracking: bool = False) -> bool:
         with self.lock:
@@ -115,8 +137,41 @@ class Recorder:
         return any(m.state != 0 for m in msgs) if tracking else bool(msgs)
 
 
-def _key(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+@contextmanager
+def node_session(params_file: Path, overrides: List[str], log_path: Optional[Path] = None,
+                 domain_id: Optional[int] = None) -> Iterator[Recorder]:
+    """Start the node process on loopback-only DDS and a :class:`Recorder` beside it;
+    yields once the node serves, stops both afterwards."""
+    env = apply_loopback_env(domain_id)
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(node_command(params_file, overrides), stdout=log, stderr=subprocess.STDOUT)
+    print(f"node started (pid {proc.pid}, ROS_DOMAIN_ID {env['ROS_DOMAIN_ID']}, loopback only)"
+          + (f"; log: {log_path}" if log_path else ""), flush=True)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    rec = Recorder(context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(rec.node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        if not rec.init_client.wait_for_service(timeout_sec=60):
+            raise RuntimeError(f"the node did not come up; see {log_path or 'its output'}")
+        _wait(lambda: rec.image_pub.get_subscription_count() > 0, 30)
+        yield rec
+    finally:
+        executor.shutdown()
+        rec.node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log_path:
+            log.close()
 
 
 def _wait(predicate, timeout: float) -> bool:
@@ -130,56 +185,28 @@ def _wait(predicate, timeout: float) -> bool:
 
 def play(args) -> dict:
     """Run the whole demo; returns the summary (also written to ``out/summary.json``)."""
-    env = apply_loopback_env(args.domain_id)
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from std_msgs.msg import Header
-
-    from .conversions import image_to_rgb, rgb_to_image
-    from .msg import InitBox
-    from .srv import Initialize
+    from .conversions import image_to_rgb
 
     source = open_source(args.source, args.frames, args.topic)
     if args.box is None and source.groundtruth is None:
         raise SystemExit(f"{args.source} has no ground truth: give the first box with --box x,y,w,h")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    overrides = list(args.param or [])
-    log = open(out / "node.log", "w")
-    node_proc = subprocess.Popen(node_command(Path(args.params_file), overrides), stdout=log,
-                                 stderr=subprocess.STDOUT)
-    print(f"node started (pid {node_proc.pid}, ROS_DOMAIN_ID {env['ROS_DOMAIN_ID']}, loopback only); log: "
-          f"{out / 'node.log'}")
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    rec = Recorder(context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(rec.node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
     sent: List[int] = []
     frames_rgb: dict = {}
-    try:
-        if not rec.init_client.wait_for_service(timeout_sec=60):
-            raise RuntimeError(f"the node did not come up; see {out / 'node.log'}")
-        _wait(lambda: rec.image_pub.get_subscription_count() > 0, 30)
-        period = 1.0 / args.rate if args.rate > 0 else 0.0
+    period = 1.0 / args.rate if args.rate > 0 else 0.0
+    with node_session(Path(args.params_file), list(args.param or []), out / "node.log", args.domain_id) as rec:
         t_init = None
         next_time = time.monotonic()
         for i, (rgb, stamp) in enumerate(source.frames):
-            header = Header(frame_id="camera")
-            header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-            rec.image_pub.publish(rgb_to_image(rgb, header))
+            header = rec.publish(rgb, stamp)
             sent.append(stamp)
             frames_rgb[stamp] = rgb if args.video else None
             if i == 0:
                 if not _wait(lambda: rec.has(stamp), 30):
                     raise RuntimeError("the node did not answer the first frame")
-                box = args.box if args.box is not None else source.groundtruth[0]
-                req = Initialize.Request(box=InitBox(header=header))
-                req.box.x, req.box.y, req.box.width, req.box.height = (float(v) for v in box)
                 t_init = time.monotonic()
-                future = rec.init_client.call_async(req)
+                future = rec.request_init(args.box if args.box is not None else source.groundtruth[0], header)
                 _wait(future.done, 30)
                 resp = future.result()
                 if resp is None or not resp.success:
@@ -198,21 +225,11 @@ def play(args) -> dict:
             if i % 10 == 0:
                 print(f"frame {i}: {len(rec.results)} results so far", flush=True)
         if period > 0:
-            _wait(lambda: rec.has(sent[-1]), 5 * args.timeout if args.rate else args.timeout)
+            _wait(lambda: rec.has(sent[-1]), args.timeout)
         time.sleep(0.5)
         summary = summarise(rec, sent, source, t_init, args)
         write_outputs(rec, sent, source, frames_rgb, summary, out, image_to_rgb)
-        return summary
-    finally:
-        executor.shutdown()
-        rec.node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        node_proc.terminate()
-        try:
-            node_proc.wait(10)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-        log.close()
+    return summary
 
 
 def latest_boxes(rec: Recorder, sent: List[int]) -> Tuple[np.ndarray, List[int]]:

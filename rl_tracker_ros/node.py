@@ -24,11 +24,12 @@ import rclpy.executors
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_srvs.srv import Trigger
 
-from .conversions import SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image
+from .conversions import (SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image,
+                          stamp_ns)
 from .core.boxes import validate_box
 from .core.config import TrackerConfig
 from .core.tracker import DATTracker, TrackState
@@ -98,10 +99,6 @@ def _descriptor(name: str, p: Param) -> ParameterDescriptor:
     return d
 
 
-def stamp_ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def tracker_config(values: Dict[str, Any]) -> TrackerConfig:
     """The tracker's config from the node's parameter values (raises ValueError/OSError)."""
     base = TrackerConfig.from_yaml(values["tracker_config"]) if values["tracker_config"] else TrackerConfig()
@@ -160,11 +157,9 @@ class TrackerNode(Node):
     # ------------------------------------------------------------------ wiring
     def _create_interfaces(self) -> None:
         v = self._values
-        if v["image_qos"] == "reliable":
-            image_qos = QoSProfile(depth=int(v["image_queue_depth"]), reliability=ReliabilityPolicy.RELIABLE,
-                                   history=HistoryPolicy.KEEP_LAST)
-        else:
-            image_qos = QoSProfile(**{**_qos_fields(qos_profile_sensor_data), "depth": int(v["image_queue_depth"])})
+        reliability = ReliabilityPolicy.RELIABLE if v["image_qos"] == "reliable" else ReliabilityPolicy.BEST_EFFORT
+        image_qos = QoSProfile(depth=int(v["image_queue_depth"]), reliability=reliability,
+                               history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
         if v["use_compressed"]:
             self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, image_qos)
         else:
@@ -350,11 +345,6 @@ def roi_of(box, shape) -> RegionOfInterest:
     x1, y1 = np.clip(np.ceil([box[0] + box[2], box[1] + box[3]]), 0, [w, h]).astype(int)
     return RegionOfInterest(x_offset=int(x0), y_offset=int(y0), width=int(x1 - x0), height=int(y1 - y0),
                             do_rectify=False)
-
-
-def _qos_fields(profile: QoSProfile) -> Dict[str, Any]:
-    return {"history": profile.history, "depth": profile.depth, "reliability": profile.reliability,
-            "durability": profile.durability}
 
 
 def main(args=None) -> None:
