@@ -18,12 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
 def test_install_space_has_node_messages_launch_and_config(tmp_path):
     venv, prefix, build = Path(sys.prefix), tmp_path / "install", tmp_path / "build"
+    # A workspace's src/ copy: this checkout's .venv lies inside it, and CMake refuses to
+    # export include paths (the venv's numpy) from inside a source tree.
+    src = tmp_path / "src" / "rl_tracker_ros"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "build", "demo_out", "results",
+                                                             "__pycache__", "*.so", "msg", "srv"))
+    for d in ("msg", "srv"):
+        shutil.copytree(ROOT / d, src / d)
     env = {**os.environ, "AMENT_PREFIX_PATH": str(venv)}
-    subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-Wno-dev", f"-DCMAKE_PREFIX_PATH={venv}",
-                    f"-DCMAKE_INSTALL_PREFIX={prefix}", f"-DPython3_EXECUTABLE={sys.executable}",
-                    "-DBUILD_TESTING=OFF"], check=True, env=env, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "--target", "install", "-j", "2"], check=True, env=env,
-                   capture_output=True)
+    for cmd in (["cmake", "-S", str(src), "-B", str(build), "-Wno-dev", f"-DCMAKE_PREFIX_PATH={venv}",
+                 f"-DCMAKE_INSTALL_PREFIX={prefix}", f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF"],
+                ["cmake", "--build", str(build), "--target", "install", "-j", "2"]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     site = prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     pkg = site / "rl_tracker_ros"
     for f in ("node.py", "worker.py", "core/tracker.py", "core/weights_registry.json", "msg/_tracked_object.py",
