@@ -155,14 +155,16 @@ def node_session(params_file: Path, overrides: List[str], log_path: Optional[Pat
     rec = Recorder(context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(rec.node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     try:
         if not rec.init_client.wait_for_service(timeout_sec=60):
             raise RuntimeError(f"the node did not come up; see {log_path or 'its output'}")
         _wait(lambda: rec.image_pub.get_subscription_count() > 0, 30)
         yield rec
     finally:
-        executor.shutdown()
+        executor.shutdown(timeout_sec=10)
+        spinner.join(timeout=10)  # before the context goes, or its last wait set raises
         rec.node.destroy_node()
         rclpy.try_shutdown(context=context)
         proc.terminate()

@@ -117,8 +117,10 @@ class RosHarness:
         return [m for m in self.got("tracked_object") if m.header.stamp == header.stamp]
 
     def close(self) -> None:
-        self.executor.shutdown(timeout_sec=5)
+        # The spin thread must be gone before the context is: a last wait set built on a
+        # shut-down context raises in that thread.
+        self.executor.shutdown(timeout_sec=10)
+        self._spin.join(timeout=10)
         self.node.destroy_node()
         self.driver.destroy_node()
         rclpy.try_shutdown(context=self.context)
-        self._spin.join(timeout=5)
