@@ -303,9 +303,8 @@ class TrackerNode(Node):
         if res is not None and out.state == TrackState.TRACKING:
             self._pub_roi.publish(roi_of(res.box, out.frame.image.shape))
         if self._values["publish_debug_image"] and self._pub_debug.get_subscription_count() > 0:
-            state = out.state.value.upper()
             drawn = draw_result(out.frame.image, None if res is None else res.box,
-                                0.0 if res is None else res.score, state)
+                                0.0 if res is None else res.score, out.state.value)
             self._pub_debug.publish(rgb_to_image(drawn, header))
         if res is not None and res.attention is not None:
             colour = cv2.applyColorMap(np.clip(res.attention * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)

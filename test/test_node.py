@@ -206,6 +206,10 @@ def test_debug_and_attention_images(ros):
         assert len(img.data) == 120 * 480
     att = h.got("attention")[-1]
     assert att.header.stamp == header_for(3).stamp
+    from rl_tracker_ros.conversions import image_to_rgb
+    from rl_tracker_ros.visualize import STATE_COLOURS
+    debug = image_to_rgb(h.got("debug")[-1])
+    assert (debug == STATE_COLOURS["tracking"]).all(axis=2).sum() > 50, "the box is drawn in the state's colour"
 
 
 def test_parameters_are_validated(ros, tmp_path):
