@@ -3,9 +3,10 @@
 The node runs as its own process (``python -m rl_tracker_ros.node`` with the parameters
 file), exactly as ``ros2 run`` starts it; this process plays the camera on ``image``,
 starts tracking through the ``~/initialize`` service with the first frame's stamp, and
-records ``tracked_object`` and ``~/debug_image``. It writes the annotated video (the
-node's debug images, ground truth in white), the boxes, and a summary (accuracy against
-ground truth when the source has it, states, latency, processing rate, drops).
+records ``tracked_object``. It writes, as it goes, the annotated video (each camera
+frame with the newest result a consumer had: box in its state's colour, score, state;
+ground truth in white), then the boxes and a summary (accuracy against ground truth when
+the source has it, states, latency, processing rate, drops).
 
 Sources: ``scene`` (real photographs shipped with scikit-image, exact ground truth; no
 network, no dataset), an OTB/VOT folder, a video file, an image glob, or a rosbag2 folder.
@@ -32,6 +33,7 @@ from .conversions import stamp_ns
 from .loopback import apply_loopback_env
 
 ROOT = Path(__file__).resolve().parents[1]
+STATE_NAMES = {0: "IDLE", 1: "TRACKING", 2: "UNCERTAIN", 3: "LOST"}  # TrackedObject.STATE_*
 
 
 @dataclass
@@ -91,12 +93,12 @@ class Recorder:
 
         self.node = Node("camera_player", context=context)
         self.image_pub = self.node.create_publisher(Image, "image", qos_profile_sensor_data)
-        self.results, self.debug = {}, {}
+        self.results = {}
+        self.latest = None        # the newest non-IDLE result to arrive
         self.arrival = {}         # stamp -> arrival of its first result
         self.tracking_since = {}  # stamp -> arrival of its first non-IDLE result
         self.lock = threading.Lock()
         self.node.create_subscription(TrackedObject, "tracked_object", self._on_result, 100)
-        self.node.create_subscription(Image, "rl_tracker/debug_image", self._on_debug, 10)
         self.init_client = self.node.create_client(Initialize, "rl_tracker/initialize")
 
     def _on_result(self, msg) -> None:
@@ -106,10 +108,7 @@ class Recorder:
             self.arrival.setdefault(key, time.monotonic())
             if msg.state != 0:
                 self.tracking_since.setdefault(key, time.monotonic())
-
-    def _on_debug(self, msg) -> None:
-        with self.lock:
-            self.debug[stamp_ns(msg.header.stamp)] = msg
+                self.latest = msg
 
     def publish(self, rgb: np.ndarray, stamp: int):
         """Publish ``rgb`` as an rgb8 camera frame stamped ``stamp`` ns; returns its header."""
@@ -187,15 +186,24 @@ def _wait(predicate, timeout: float) -> bool:
 
 def play(args) -> dict:
     """Run the whole demo; returns the summary (also written to ``out/summary.json``)."""
-    from .conversions import image_to_rgb
+    from .runner import VideoSink
 
     source = open_source(args.source, args.frames, args.topic)
     if args.box is None and source.groundtruth is None:
         raise SystemExit(f"{args.source} has no ground truth: give the first box with --box x,y,w,h")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    sink = VideoSink(out / f"{source.name}.mp4", fps=30.0) if args.video else None
+    try:
+        summary = _play(args, source, sink, out)
+    finally:
+        if sink is not None:
+            sink.close()
+    return summary
+
+
+def _play(args, source: Source, sink, out: Path) -> dict:
     sent: List[int] = []
-    frames_rgb: dict = {}
     period = 1.0 / args.rate if args.rate > 0 else 0.0
     with node_session(Path(args.params_file), list(args.param or []), out / "node.log", args.domain_id) as rec:
         t_init = None
@@ -203,7 +211,6 @@ def play(args) -> dict:
         for i, (rgb, stamp) in enumerate(source.frames):
             header = rec.publish(rgb, stamp)
             sent.append(stamp)
-            frames_rgb[stamp] = rgb if args.video else None
             if i == 0:
                 if not _wait(lambda: rec.has(stamp), 30):
                     raise RuntimeError("the node did not answer the first frame")
@@ -217,6 +224,7 @@ def play(args) -> dict:
                 if period == 0 and not _wait(lambda: rec.has(stamp, tracking=True), args.timeout):
                     raise RuntimeError("no result for the init frame")
                 next_time = time.monotonic()
+                show(sink, rec, rgb, source, i)
                 continue
             if period == 0:
                 if not _wait(lambda: rec.has(stamp), args.timeout):
@@ -224,14 +232,27 @@ def play(args) -> dict:
             else:
                 next_time += period
                 time.sleep(max(0.0, next_time - time.monotonic()))
+            show(sink, rec, rgb, source, i)
             if i % 10 == 0:
                 print(f"frame {i}: {len(rec.results)} results so far", flush=True)
         if period > 0:
             _wait(lambda: rec.has(sent[-1]), args.timeout)
         time.sleep(0.5)
         summary = summarise(rec, sent, source, t_init, args)
-        write_outputs(rec, sent, source, frames_rgb, summary, out, image_to_rgb)
+        write_outputs(rec, sent, source, summary, out)
     return summary
+
+
+def show(sink, rec: Recorder, rgb: np.ndarray, source: Source, i: int) -> None:
+    """Append frame ``i`` with the newest result (and its ground truth) to the video."""
+    if sink is None:
+        return
+    from .visualize import draw_result
+
+    m = rec.latest
+    gt = source.groundtruth[i] if source.groundtruth is not None and i < len(source.groundtruth) else None
+    sink.write(draw_result(rgb, None if m is None else (m.x, m.y, m.width, m.height),
+                           0.0 if m is None else m.score, STATE_NAMES[0 if m is None else m.state].lower(), gt=gt))
 
 
 def latest_boxes(rec: Recorder, sent: List[int]) -> Tuple[np.ndarray, List[int]]:
@@ -253,14 +274,13 @@ def summarise(rec: Recorder, sent: List[int], source: Source, t_init: Optional[f
 
     tracked = [rec.results[s][-1] for s in sent if s in rec.results and rec.results[s][-1].state != 0]
     boxes, _ = latest_boxes(rec, sent)
-    names = {0: "IDLE", 1: "TRACKING", 2: "UNCERTAIN", 3: "LOST"}
     first_tracking = rec.tracking_since.get(sent[0]) if sent else None
     summary = {
         "source": source.name, "frames_sent": len(sent), "frames_tracked": len(tracked),
         "mode": "lockstep (every frame tracked)" if args.rate == 0 else f"live camera at {args.rate} Hz",
         "params": list(args.param or []),
         "init_time_s": round(first_tracking - t_init, 2) if (first_tracking and t_init) else None,
-        "states": {names[k]: sum(m.state == k for m in tracked) for k in names if k},
+        "states": {STATE_NAMES[k]: sum(m.state == k for m in tracked) for k in STATE_NAMES if k},
         "latency_s_median": _q([m.latency for m in tracked[1:]], 50),
         "latency_s_p90": _q([m.latency for m in tracked[1:]], 90),
         "processing_time_s_median": _q([m.processing_time for m in tracked[1:]], 50),
@@ -281,26 +301,12 @@ def _q(values, q) -> Optional[float]:
     return round(float(np.percentile(values, q)), 4) if len(values) else None
 
 
-def write_outputs(rec: Recorder, sent, source: Source, frames_rgb, summary: dict, out: Path, to_rgb) -> None:
-    from .runner import VideoSink, write_boxes
+def write_outputs(rec: Recorder, sent, source: Source, summary: dict, out: Path) -> None:
+    from .runner import write_boxes
 
     boxes, _ = latest_boxes(rec, sent)
     write_boxes(out / f"{source.name}_boxes.txt", boxes)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if frames_rgb and any(v is not None for v in frames_rgb.values()):
-        import cv2
-
-        sink = VideoSink(out / f"{source.name}.mp4", fps=30.0)
-        try:
-            for i, stamp in enumerate(sent):
-                debug = rec.debug.get(stamp)
-                img = to_rgb(debug) if debug is not None else frames_rgb[stamp].copy()
-                if source.groundtruth is not None and i < len(source.groundtruth):
-                    x, y, w, h = (int(round(v)) for v in source.groundtruth[i])
-                    cv2.rectangle(img, (x, y), (x + w, y + h), (255, 255, 255), 1)
-                sink.write(img)
-        finally:
-            sink.close()
 
 
 def parse_args(argv=None):
