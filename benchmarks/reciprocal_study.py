@@ -76,16 +76,37 @@ def separation(tracker: DATTracker, frame, box, rng) -> dict:
             "neg_above_median_pos": round(float((sn > sp.median()).float().mean()), 4)}
 
 
+def trace(tracker: DATTracker, seq, n: int) -> dict:
+    """Track frames 1..n after initialize(): per-frame score, state and IoU."""
+    from rl_tracker_ros.core.boxes import iou
+
+    rows = []
+    for i, frame in enumerate(seq):
+        if i == 0:
+            continue
+        if i > n:
+            break
+        r = tracker.track(frame)
+        rows.append((i, round(r.score, 3), r.state.value, round(float(iou(r.box, seq.groundtruth[i])[0]), 3)))
+    failures = [i for i, _, state, _ in rows if state != "tracking"]
+    return {"first_failure": failures[0] if failures else None, "failures": len(failures),
+            "mean_iou": round(float(np.mean([r[3] for r in rows])), 3), "frames": rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("sequence")
     ap.add_argument("--lams", nargs="*", type=float, default=[0.0, 5.0])
     ap.add_argument("--probe-frames", nargs="*", type=int, default=[10, 40, 74])
     ap.add_argument("--weights", default=None)
+    ap.add_argument("--track", type=int, default=0,
+                    help="then track this many frames and trace score, state and IoU per frame")
     args = ap.parse_args()
 
     seq = load_sequence(args.sequence)
     frames = {i: f for i, f in enumerate(seq) if i == 0 or i in args.probe_frames}
+    if args.track:  # tracking from frame 0 continues from the trained first-frame model
+        args.probe_frames = [i for i in args.probe_frames if i == 0]
     report = {"sequence": seq.name, "lambdas": {}}
     for lam in args.lams:
         tracker = DATTracker(TrackerConfig(lam=lam, weights=args.weights))
@@ -102,6 +123,8 @@ def main() -> None:
                  "trained_frame0_held_out": {k: round(v, 5) for k, v in trained.items()},
                  "later_frames": {i: separation(tracker, frames[i], seq.groundtruth[i], rng)
                                   for i in args.probe_frames if i in frames}}
+        if args.track:
+            entry["trace"] = trace(tracker, seq, args.track)
         entry["untrained"]["grad_norm_lambda_R_over_ce"] = round(lam * start["grad_norm_R"] / start["grad_norm_ce"], 3)
         report["lambdas"][str(lam)] = entry
         print(json.dumps({lam: entry}), flush=True)
