@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rl_tracker_ros.demo import ROOT, node_session
+from rl_tracker_ros.demo import ROOT, latest_boxes, node_session
 
 
 def cpu_model() -> str:
@@ -85,13 +85,9 @@ def main() -> None:
                "latency_s_median": pct(lat, 50), "latency_s_p90": pct(lat, 90),
                "node_latency_s_median": pct(node_lat, 50)}
         if tracking:
-            boxes, last = [], None
-            for s in sorted(stamps):
-                res = [m for m in rec.results.get(s, []) if m.state != 0]
-                last = res[-1] if res else last
-                boxes.append([last.x, last.y, last.width, last.height] if last else [0, 0, 0, 0])
+            boxes = np.nan_to_num(latest_boxes(rec, sorted(stamps))[0])  # no result yet: an empty box
             gt = scene.groundtruth[[published[s][0] for s in sorted(stamps)]]
-            ious = iou(np.array(boxes), gt)
+            ious = iou(boxes, gt)
             out.update(mean_iou_newest_result=round(float(ious.mean()), 3),
                        success50_newest_result=round(float((ious > 0.5).mean()), 3),
                        frames_dropped=int(rec.results[got[-1]][-1].frames_dropped) if got else None,
