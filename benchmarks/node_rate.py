@@ -57,7 +57,7 @@ def main() -> None:
     with node_session(Path(args.params_file), args.param) as rec:
         period, i, t0 = 1.0 / args.rate, 0, time.monotonic()
         idle_end = t0 + args.idle_seconds
-        init_stamp, init_sent, init_done = None, None, None
+        init_stamp, init_sent, init_done, reply = None, None, None, None
         while init_done is None or time.monotonic() < init_done + args.seconds:
             if init_sent is not None and init_done is None:
                 if reply.done() and not reply.result().success:
