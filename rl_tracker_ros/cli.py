@@ -29,6 +29,8 @@ def _config_from_args(args):
     for item in args.set or []:
         key, _, value = item.partition("=")
         overrides[key.strip()] = yaml.safe_load(value)
+    if getattr(args, "tracker_profile", None):
+        overrides["profile"] = args.tracker_profile
     for name in ("device", "weights", "backbone", "lam", "seed"):
         value = getattr(args, name, None)
         if value is not None:
@@ -135,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--one-based", action="store_true", help="write 1-based boxes, as OTB result files are")
     r.add_argument("--video", type=Path, help="annotated output: .mp4/.avi file, or a folder for PNG frames")
     r.add_argument("--attention", action="store_true", help="compute and overlay the attention map")
+    r.add_argument("--profile", dest="tracker_profile", choices=["paper", "fast"],
+                   help="settings preset: paper (the DAT paper, default) or fast (real time on a CPU)")
     r.add_argument("--config", help="tracker YAML config (keys of TrackerConfig)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
     r.add_argument("--weights", help="weights file or TF.js folder (overrides the cache lookup)")
@@ -150,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="OTB-protocol evaluation of several trackers side by side")
     e.add_argument("inputs", nargs="+", help="dataset roots and/or sequence folders (OTB or VOT layout)")
     e.add_argument("--trackers", default="dat,dat-lambda0,csrt,kcf,mil",
-                   help="comma list: dat, dat-lambda<L>, dat@config.yaml, csrt, kcf, mil")
+                   help="comma list: dat, dat-lambda<L>, dat-fast, dat-fast-lambda<L>, dat@config.yaml, csrt, kcf, mil")
     e.add_argument("--out", type=Path, default=Path("results/eval"), help="results folder")
     e.add_argument("--sequences", nargs="*", help="only these sequence names")
     e.add_argument("--max-frames", type=int, help="frames per sequence (default: all)")

@@ -62,8 +62,11 @@ PARAMS: Dict[str, Param] = {
                          "(`rl-tracker weights list`)", tracker=True),
     "tracker_config": Param("", "YAML file of further tracker settings (rl_tracker_ros.core.config."
                                 "TrackerConfig keys); the parameters of this node win over it", tracker=True),
-    "lam": Param(5.0, "reciprocative learning weight lambda (Eq. 5); 0 gives the MDNet baseline",
-                 range=(0.0, 100.0), tracker=True),
+    "profile": Param("paper", "tracker settings preset: paper (the DAT paper; seconds per frame on a CPU) "
+                              "or fast (one trunk pass per frame; real time on a CPU)",
+                     choices=("paper", "fast"), tracker=True),
+    "lam": Param(-1.0, "reciprocative learning weight lambda (Eq. 5); 0 gives the MDNet baseline; "
+                       "negative: the profile's own value", range=(-1.0, 100.0), tracker=True),
     "score_threshold": Param(0.0, "mean top-5 score below which a frame counts as a failure "
                                   "(UNCERTAIN, then LOST)", range=(-100.0, 100.0), tracker=True),
     "lost_after": Param(5, "consecutive failures before UNCERTAIN becomes LOST", range=(1, 10000), tracker=True),
@@ -101,9 +104,12 @@ def _descriptor(name: str, p: Param) -> ParameterDescriptor:
 
 def tracker_config(values: Dict[str, Any]) -> TrackerConfig:
     """The tracker's config from the node's parameter values (raises ValueError/OSError)."""
-    base = TrackerConfig.from_yaml(values["tracker_config"]) if values["tracker_config"] else TrackerConfig()
+    profile = values["profile"]
+    base = (TrackerConfig.from_yaml(values["tracker_config"], profile=profile) if values["tracker_config"]
+            else TrackerConfig.preset(profile))
+    lam = float(values["lam"])
     return base.replace(device=values["device"], backbone=values["backbone"], weights=values["weights"] or None,
-                        lam=float(values["lam"]), success_threshold=float(values["score_threshold"]),
+                        lam=lam if lam >= 0 else base.lam, success_threshold=float(values["score_threshold"]),
                         lost_after=int(values["lost_after"]), seed=int(values["seed"]))
 
 

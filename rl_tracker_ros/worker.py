@@ -56,6 +56,7 @@ class TrackingWorker:
         self._tracker_stale = True
         self._size: Optional[tuple] = None
         self._init_index = -1
+        self._last_index = -1
         self._state = TrackState.IDLE
         self._initialising = False
         self._dropped = 0
@@ -158,6 +159,7 @@ class TrackingWorker:
             self._initialising = False
         self._size = frame.image.shape[:2]
         self._init_index = frame.index
+        self._last_index = frame.index
         self._state = result.state
         self._last_done = None
         self._emit(frame, result)
@@ -175,8 +177,12 @@ class TrackingWorker:
                            "send a new init box")
             self._emit(frame, None)
             return
+        # Frames overtaken since the last one tracked: the target moved that much more, so
+        # the tracker widens its search (motion-aware search).
+        elapsed = frame.index - self._last_index
+        self._last_index = frame.index
         try:
-            result = self._tracker.track(frame.image, attention=self._want_attention())
+            result = self._tracker.track(frame.image, attention=self._want_attention(), elapsed=elapsed)
         except Exception as exc:  # e.g. CUDA out of memory: skip this frame, keep the target
             self._on_error(f"tracking frame {frame.index} failed: {_describe(exc)}")
             _free_device_memory()

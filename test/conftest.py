@@ -43,10 +43,18 @@ class TinyTrunk(torch.nn.Module):
     def preprocess(self, crops):
         return crops / 127.5 - 1.0
 
+    # Region-mode geometry: conv1 5/4 and conv2 3/2 without padding put cell j of the
+    # map at input pixel coordinate 8 j + 6.5; the final 3x3/2 pool keeps cells 1, 3, .. 9.
+    map_cells, map_window, map_stride, map_first = (1, 3, 5, 7, 9), 3, 8.0, 6.5
+
+    def feature_map(self, x):
+        return torch.relu(self.conv2(torch.relu(self.conv1(x))))
+
+    def features(self, x):
+        return torch.nn.functional.max_pool2d(self.feature_map(x), 3, 2)
+
     def forward(self, crops):
-        x = torch.relu(self.conv1(self.preprocess(crops)))
-        x = torch.nn.functional.max_pool2d(torch.relu(self.conv2(x)), 3, 2)
-        return x.flatten(1) * self.feature_scale
+        return self.features(self.preprocess(crops)).flatten(1) * self.feature_scale
 
     @property
     def feature_dim(self):

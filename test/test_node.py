@@ -250,9 +250,9 @@ def test_newest_frame_wins(ros):
     frames, gt = synthetic_sequence(n=30, step=(1, 0))
 
     class Slow(DATTracker):
-        def track(self, frame, attention=None):
+        def track(self, frame, attention=None, elapsed=1.0):
             time.sleep(0.3)
-            return super().track(frame, attention)
+            return super().track(frame, attention, elapsed)
 
     h = ros(factory=lambda cfg: Slow(cfg.replace(**FAST), backbone=TinyTrunk()))
     start_tracking(h, frames[0], gt[0])
@@ -338,3 +338,15 @@ def test_diagnostics_report_state_rate_and_drops(ros):
     status, values = statuses()[-1]
     assert {"state", "processing_rate_hz", "latency_s", "frames_dropped", "bad_messages"} <= set(values)
     assert values["state"] == "idle" and status.name == "rl_tracker: tracking"
+
+
+def test_profile_parameter_selects_the_preset_and_lam_defaults_to_it():
+    from rl_tracker_ros.node import PARAMS, tracker_config
+
+    values = {name: p.default for name, p in PARAMS.items()}
+    paper = tracker_config(values)
+    assert (paper.profile, paper.feature_mode, paper.lam) == ("paper", "crops", 5.0)
+    fast = tracker_config({**values, "profile": "fast"})
+    assert fast.feature_mode == "region" and fast.lam == TrackerConfig.preset("fast").lam
+    assert tracker_config({**values, "profile": "fast", "lam": 2.5}).lam == 2.5
+    assert PARAMS["profile"].choices == ("paper", "fast")

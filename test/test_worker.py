@@ -31,14 +31,15 @@ class FakeTracker:
 
     def __init__(self, delay=0.0, fail_init=None, fail_track=None):
         self.delay, self.fail_init, self.fail_track = delay, fail_init, fail_track
-        self.tracked, self.resets = [], 0
+        self.tracked, self.resets, self.elapsed = [], 0, []
 
     def initialize(self, image, box):
         if self.fail_init:
             raise self.fail_init
         return TrackResult(np.asarray(box, float), 1.0, TrackState.TRACKING, 0, 0.0)
 
-    def track(self, image, attention=None):
+    def track(self, image, attention=None, elapsed=1.0):
+        self.elapsed.append(elapsed)
         time.sleep(self.delay)
         if self.fail_track:
             raise self.fail_track
@@ -84,6 +85,9 @@ def test_newest_frame_wins_and_drops_are_counted():
     assert len(h.tracker.tracked) < 20 and h.tracker.tracked == sorted(h.tracker.tracked)
     assert h.worker.dropped == 40 - len(h.tracker.tracked)
     assert h.outputs[-1].dropped == h.worker.dropped and h.outputs[-1].processing_rate > 0
+    # Motion-aware search: each track call is told how many frame intervals passed.
+    gaps = np.diff([0] + h.tracker.tracked).tolist()
+    assert h.tracker.elapsed == gaps and max(gaps) > 1
 
 
 def test_idle_frames_are_passed_through_as_idle():

@@ -83,6 +83,25 @@ def attention_maps(
     return logits, maps[0], maps[1]
 
 
+def feature_attention_maps(head: nn.Module, feats: torch.Tensor,
+                           shape: Tuple[int, int, int]) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 2 one layer up, for the ``fast`` profile: maps over the trunk's output cells.
+
+    The bare derivative dF_c / d(features) hardly depends on the sample (the head is
+    nearly linear), so a regulariser on it only bends the weights (measured: lambda 1 on
+    it collapses tracking). The map used here is the gradient times the feature,
+    relu(sum over channels of f * dF_c/df) (Grad-CAM's form at the trunk output), which
+    does depend on the sample; ``shape`` = (C, k, k) of the flat features. The maps need
+    only the classifier's own double backprop, no trunk pass. Returns (logits, A_p, A_n).
+    """
+    f = feats.detach().requires_grad_(True)
+    logits = head(f)
+    g_pos = torch.autograd.grad(logits[:, 1].sum(), f, create_graph=True)[0]
+    g_neg = torch.autograd.grad(logits[:, 0].sum(), f, create_graph=True)[0]
+    cams = (torch.stack([g_pos, g_neg]) * f.detach()).view(2, len(f), *shape).sum(dim=2).clamp(min=0)
+    return logits, cams[0].flatten(1), cams[1].flatten(1)
+
+
 def _safe_stats(maps: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """Mean and population std of each map, floored at ``eps`` so a flat (constant or
     all-zero) map gives a finite value and finite gradient; maps whose mean and std

@@ -39,6 +39,21 @@ class Backbone(nn.Module):
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self.features(self.preprocess(crops)).flatten(1) * self.feature_scale
 
+    # --- geometry for pooling box features from one shared map (fast profile) ----------
+    #: A CROP_SIZE crop's features are the cells ``map_cells`` x ``map_cells`` of its
+    #: ``feature_map`` after a ``map_window`` x ``map_window`` stride-1 max-pool (MobileNet's
+    #: final 3x3/2 pool is exactly that, sampled at every other cell). So a box's features
+    #: can be read from any map: pool the map once, then sample these cells' positions.
+    map_cells: Tuple[int, ...] = (0, 1, 2)
+    map_window: int = 1
+    #: Input pixel coordinate of map cell j's centre is ``map_stride * j + map_first``.
+    map_stride: float = 16.0
+    map_first: float = 37.5
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolutional map of preprocessed input of any size, before the final pool."""
+        return self.features(x)
+
     @property
     def feature_dim(self) -> int:
         p = next(self.parameters())
@@ -79,6 +94,9 @@ class VGGM(Backbone):
         x = F.max_pool2d(self.lrn(F.relu(self.conv1(x))), 3, 2)
         x = F.max_pool2d(self.lrn(F.relu(self.conv2(x))), 3, 2)
         return F.relu(self.conv3(x))
+
+    # conv1 7/2, pool 3/2, conv2 5/2, pool 3/2, conv3 3/1, no padding: cell j of conv3
+    # is centred on input pixel coordinate 16 j + 37.5 (the default geometry above).
 
 
 # ---------------------------------------------------------------------- MobileNetV1
@@ -131,12 +149,21 @@ class MobileNetV1(Backbone):
     def preprocess(self, crops: torch.Tensor) -> torch.Tensor:
         return crops / 127.5 - 1.0
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    # Before the final pool a 107 crop gives 7x7 cells. Each stride-2 TF-'same' layer maps
+    # centres as c_in = 2 c_out + 0.5, so four of them give 16 j + 7.5 + 8 = 16 j + 15.5.
+    map_cells = (1, 3, 5)
+    map_window = 3
+    map_first = 15.5
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu6(self.conv1(_tf_same_pad(x, 3, 2)))
         for dw, pw in zip(self.dw, self.pw):
             x = F.relu6(dw(_tf_same_pad(x, 3, dw.stride[0])))
             x = F.relu6(pw(x))
-        return F.max_pool2d(x, 3, 2)
+        return x
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(self.feature_map(x), 3, 2)
 
     # The trunk is piecewise linear (convs, ReLU6, max-pool), so at a fixed input its
     # Jacobian is the same network with biases dropped, each ReLU6 replaced by its

@@ -4,6 +4,11 @@ Values follow the DAT paper (Pu et al., NeurIPS 2018, section 5) and, where the 
 is silent, py-MDNet, which DAT is built on. Override them with keyword arguments
 (``TrackerConfig(lam=0)``), with ``config.replace(...)``, or with a YAML file whose keys
 are the field names (``TrackerConfig.from_yaml(path)``); unknown keys are an error.
+
+Two named profiles exist: ``paper`` (the defaults) and ``fast`` (``PROFILES['fast']``,
+the real-time settings: one trunk pass per frame over a search region, fewer samples,
+feature-level attention, updates spread over frames). ``TrackerConfig.preset(name,
+**overrides)`` builds one; a YAML file or mapping may name it with a ``profile`` key.
 """
 from __future__ import annotations
 
@@ -25,6 +30,12 @@ class TrackerConfig:
     allow_random_backbone: bool = False  # only for experiments: random frozen trunk
     feature_scale: Optional[float] = None  # None: the backbone's own (see backbones.py)
     chunk_size: int = 32                 # crops per trunk call (CPU caches like small chunks)
+    profile: str = "paper"               # the preset these values started from (label only)
+
+    # --- where candidate and training features come from ---------------------------------
+    feature_mode: str = "crops"          # crops: one trunk pass per box (paper)
+                                         # region: one pass per frame, boxes pooled from it
+    region_max_side: int = 448           # region mode: cap on the resampled region, trunk px
 
     # --- crops -------------------------------------------------------------------------
     crop_size: int = 107
@@ -33,6 +44,8 @@ class TrackerConfig:
     # --- reciprocative learning (Eq. 5) ------------------------------------------------
     lam: float = 5.0                     # lambda; 0 gives the MDNet baseline
     attention_eps: float = 1e-8          # guard for flat attention maps
+    attention_layer: str = "input"       # input: maps over crop pixels (Eq. 2, paper)
+                                         # features: over the trunk's output cells (cheap)
 
     # --- classifier head ---------------------------------------------------------------
     hidden_dim: int = 512
@@ -50,6 +63,7 @@ class TrackerConfig:
     # --- first frame -----------------------------------------------------------------------
     n_pos_init: int = 500
     n_neg_init: int = 5000
+    neg_whole_fraction: float = 0.5      # share of first-frame negatives from the whole image
     overlap_pos_init: Tuple[float, float] = (0.7, 1.0)
     overlap_neg_init: Tuple[float, float] = (0.0, 0.5)
     trans_pos: float = 0.1
@@ -78,6 +92,10 @@ class TrackerConfig:
     success_threshold: float = 0.0       # mean top-k positive logit
     lost_after: int = 5                  # consecutive failures before UNCERTAIN becomes LOST
     min_box_size: float = 10.0           # pixels, lower clamp on sample sizes
+    # Motion-aware search: after ``elapsed`` frame intervals (dropped frames) the candidate
+    # spread is multiplied by min(1 + motion_growth * (elapsed - 1), motion_max_factor).
+    motion_growth: float = 0.5
+    motion_max_factor: float = 3.0
 
     # --- online update -------------------------------------------------------------------------
     n_pos_update: int = 50
@@ -92,6 +110,8 @@ class TrackerConfig:
     long_interval: int = 10
     iters_update: int = 15
     lr_update: float = 3e-4
+    update_iters_per_frame: int = 0      # >0: run a scheduled update this many steps a
+                                         # frame instead of stalling one frame (0: paper)
 
     # --- outputs -------------------------------------------------------------------------------
     attention_output: bool = False       # also return the attention map of the result box
@@ -111,6 +131,22 @@ class TrackerConfig:
             problems.append("top_k must not exceed n_samples")
         if 2 * self.crop_padding >= self.crop_size:
             problems.append("crop_padding must be less than half of crop_size")
+        if self.profile not in PROFILES:
+            problems.append(f"profile must be one of {sorted(PROFILES)}")
+        if self.feature_mode not in ("crops", "region"):
+            problems.append("feature_mode must be crops or region")
+        if self.attention_layer not in ("input", "features"):
+            problems.append("attention_layer must be input or features")
+        if self.feature_mode == "region" and self.lam > 0 and self.attention_layer == "input":
+            problems.append("feature_mode region keeps no crops: with lam > 0 use attention_layer features")
+        if not 0.0 <= self.neg_whole_fraction <= 1.0:
+            problems.append("neg_whole_fraction must be in [0, 1]")
+        if self.motion_growth < 0 or self.motion_max_factor < 1:
+            problems.append("motion_growth must be >= 0 and motion_max_factor >= 1")
+        if self.update_iters_per_frame < 0:
+            problems.append("update_iters_per_frame must be >= 0")
+        if self.region_max_side < 64:
+            problems.append("region_max_side must be >= 64")
         if problems:
             raise ValueError("invalid tracker config: " + "; ".join(problems))
 
@@ -128,8 +164,16 @@ class TrackerConfig:
         return dataclasses.replace(self, **fixed)
 
     @classmethod
+    def preset(cls, profile: str = "paper", **overrides: Any) -> "TrackerConfig":
+        """The named profile's values (``paper`` or ``fast``), then ``overrides``."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}")
+        return cls().replace(**{**PROFILES[profile], "profile": profile, **overrides})
+
+    @classmethod
     def from_dict(cls, values: Dict[str, Any]) -> "TrackerConfig":
-        return cls().replace(**values)
+        values = dict(values)
+        return cls.preset(values.pop("profile", "paper"), **values)
 
     @classmethod
     def from_yaml(cls, path: Union[str, Path], **overrides: Any) -> "TrackerConfig":
@@ -143,3 +187,28 @@ class TrackerConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: Named presets; each is a set of overrides of the paper defaults above.
+PROFILES: Dict[str, Dict[str, Any]] = {
+    "paper": {},
+    # Real time on a 2-core CPU (issue #5; measured in benchmarks/speed.py). One trunk
+    # pass per frame on the region holding all candidates; 4x fewer candidates; a small
+    # first-frame set (negatives from around the target only); feature-level attention;
+    # long-term updates run 2 steps a frame instead of 15 steps in one frame.
+    "fast": dict(
+        feature_mode="region",
+        attention_layer="features",
+        n_samples=64,
+        n_pos_init=300,
+        n_neg_init=1000,
+        neg_whole_fraction=0.0,
+        iters_init=25,
+        batch_neg_cand=96,
+        n_bbreg=300,
+        n_pos_update=30,
+        n_neg_update=100,
+        iters_update=10,
+        update_iters_per_frame=1,
+    ),
+}

@@ -28,25 +28,30 @@ def context_regions(boxes: np.ndarray, crop_size: int, padding: int) -> np.ndarr
 
 
 def extract_crops(frame_t: torch.Tensor, boxes: np.ndarray, crop_size: int, padding: int) -> torch.Tensor:
-    """Crops of all ``boxes`` as uint8 (N, 3, S, S) on the frame's device.
+    """Crops of all ``boxes`` as uint8 (N, 3, S, S) on the frame's device."""
+    if len(boxes) == 0:
+        return torch.zeros((0, 3, crop_size, crop_size), dtype=torch.uint8, device=frame_t.device)
+    return resample_regions(frame_t, context_regions(boxes, crop_size, padding), crop_size, crop_size)
+
+
+def resample_regions(frame_t: torch.Tensor, regions: np.ndarray, out_w: int, out_h: int) -> torch.Tensor:
+    """Frame regions (x, y, w, h) resampled to uint8 (N, 3, out_h, out_w), bilinearly.
 
     One ``grid_sample`` call: the N sampling grids are stacked along the height axis, so
     the frame is read once and no per-crop Python work happens.
     """
-    n = len(boxes)
-    s = crop_size
-    if n == 0:
-        return torch.zeros((0, 3, s, s), dtype=torch.uint8, device=frame_t.device)
+    n = len(regions)
     _, _, h, w = frame_t.shape
-    reg = torch.as_tensor(context_regions(boxes, crop_size, padding), dtype=torch.float32, device=frame_t.device)
-    steps = (torch.arange(s, device=frame_t.device, dtype=torch.float32) + 0.5) / s
-    xs = reg[:, 0:1] + steps[None, :] * reg[:, 2:3]           # (N, S) sample x in pixels
-    ys = reg[:, 1:2] + steps[None, :] * reg[:, 3:4]
-    gx = (2.0 * xs / w - 1.0)[:, None, :].expand(n, s, s)       # align_corners=False
-    gy = (2.0 * ys / h - 1.0)[:, :, None].expand(n, s, s)
-    grid = torch.stack([gx, gy], dim=-1).reshape(1, n * s, s, 2)
+    reg = torch.as_tensor(np.asarray(regions).reshape(-1, 4), dtype=torch.float32, device=frame_t.device)
+    sx = (torch.arange(out_w, device=frame_t.device, dtype=torch.float32) + 0.5) / out_w
+    sy = (torch.arange(out_h, device=frame_t.device, dtype=torch.float32) + 0.5) / out_h
+    xs = reg[:, 0:1] + sx[None, :] * reg[:, 2:3]           # (N, out_w) sample x in pixels
+    ys = reg[:, 1:2] + sy[None, :] * reg[:, 3:4]           # (N, out_h)
+    gx = (2.0 * xs / w - 1.0)[:, None, :].expand(n, out_h, out_w)   # align_corners=False
+    gy = (2.0 * ys / h - 1.0)[:, :, None].expand(n, out_h, out_w)
+    grid = torch.stack([gx, gy], dim=-1).reshape(1, n * out_h, out_w, 2)
     out = F.grid_sample(frame_t, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    out = out.view(3, n, s, s).permute(1, 0, 2, 3)
+    out = out.view(3, n, out_h, out_w).permute(1, 0, 2, 3)
     return out.add(128.0).round_().clamp_(0, 255).to(torch.uint8)
 
 

@@ -23,9 +23,10 @@ from .bbreg import BBoxRegressor
 from .boxes import validate_box
 from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
+from .features import CropFeatures, RegionFeatures, covering_region, map_shape
 from .head import Classifier
 from .sampling import SampleGenerator, draw_samples
-from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
+from .training import SampleMemory, make_optimizer, train_classifier
 from .weights import load_backbone
 
 
@@ -102,22 +103,39 @@ class DATTracker:
             self.cfg.backbone, self.cfg.weights, self.cfg.allow_random_backbone)
         if self.cfg.feature_scale is not None:
             trunk.feature_scale = float(self.cfg.feature_scale)
+        if self.cfg.feature_mode == "region" and not hasattr(trunk, "feature_map"):
+            raise ValueError(f"feature_mode region needs a trunk with feature_map and its geometry (map_cells ...); {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim = self.trunk.feature_dim
+        self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
+                              if self.cfg.attention_layer == "features" else None)
         self.head: Optional[Classifier] = None
         self.state = TrackState.IDLE
         self.frame_index = -1
 
     # ------------------------------------------------------------------ building blocks
-    def _features(self, crops: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            out = [self.trunk(c.float().contiguous(memory_format=torch.channels_last))
-                   for c in crops.split(self.cfg.chunk_size)]
-        return torch.cat(out) if out else torch.zeros(0, self.feature_dim, device=self.device)
+    def _source(self, frame_t: torch.Tensor, cover: np.ndarray, target: np.ndarray):
+        """Where this frame's box features come from: a crop per box (``crops``) or one
+        trunk pass over the region covering ``cover`` at ``target``'s scale (``region``)."""
+        cfg = self.cfg
+        if cfg.feature_mode == "crops":
+            keep = cfg.lam > 0 and cfg.attention_layer == "input"
+            return CropFeatures(self.trunk, frame_t, cfg.crop_size, cfg.crop_padding, cfg.chunk_size, keep)
+        region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
+        return RegionFeatures(self.trunk, frame_t, region, target, cfg.crop_size, cfg.crop_padding,
+                              cfg.region_max_side)
 
-    def _sample_set(self, frame_t: torch.Tensor, boxes: np.ndarray) -> SampleSet:
-        crops = extract_crops(frame_t, boxes, self.cfg.crop_size, self.cfg.crop_padding)
-        return SampleSet(self._features(crops), crops if self.cfg.lam > 0 else None)
+    def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
+        """``n`` training boxes (IoU in ``overlap``) whose features ``source`` holds. A
+        region source covers only the search region: draw more, keep those inside."""
+        if isinstance(source, CropFeatures):
+            return draw_samples(generator, box, n, self.rng, overlap)
+        boxes = draw_samples(generator, box, 3 * n, self.rng, overlap)
+        return boxes[source.inside(boxes)][:n]
+
+    def _train(self, pos, neg, iters: int, optimizer) -> None:
+        train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
+                         self.feature_shape)
 
     def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
@@ -157,34 +175,35 @@ class DATTracker:
             frame_t = frame_to_tensor(frame, self.device)
             pos_boxes = draw_samples(self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
                                      box, cfg.n_pos_init, self.rng, cfg.overlap_pos_init)
-            n_half = cfg.n_neg_init // 2
+            n_whole = int(cfg.n_neg_init * cfg.neg_whole_fraction)
             neg_boxes = np.concatenate([
                 draw_samples(self._generator("uniform", shape, cfg.trans_neg_init, cfg.scale_neg_init),
-                             box, cfg.n_neg_init - n_half, self.rng, cfg.overlap_neg_init),
+                             box, cfg.n_neg_init - n_whole, self.rng, cfg.overlap_neg_init),
                 draw_samples(self._generator("whole", shape, cfg.trans_neg_init, cfg.scale_neg_init),
-                             box, n_half, self.rng, cfg.overlap_neg_init)])
+                             box, n_whole, self.rng, cfg.overlap_neg_init)])
+            reg_boxes = draw_samples(
+                self._generator("uniform", shape, cfg.trans_bbreg, cfg.scale_bbreg, cfg.aspect_bbreg),
+                box, cfg.n_bbreg if cfg.bbreg else 0, self.rng, cfg.overlap_bbreg)
+            source = self._source(frame_t, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box)
+            pos_boxes, neg_boxes, reg_boxes = (b[source.inside(b)] for b in (pos_boxes, neg_boxes, reg_boxes))
         with timer("features"):
-            pos, neg = self._sample_set(frame_t, pos_boxes), self._sample_set(frame_t, neg_boxes)
+            pos, neg = source.sample_set(pos_boxes), source.sample_set(neg_boxes)
         with timer("bbreg"):
             self.bbreg = BBoxRegressor(cfg.bbreg_alpha)
-            if cfg.bbreg:
-                reg_boxes = draw_samples(
-                    self._generator("uniform", shape, cfg.trans_bbreg, cfg.scale_bbreg, cfg.aspect_bbreg),
-                    box, cfg.n_bbreg, self.rng, cfg.overlap_bbreg)
-                reg_crops = extract_crops(frame_t, reg_boxes, cfg.crop_size, cfg.crop_padding)
-                self.bbreg.fit(self._features(reg_crops), reg_boxes, box)
+            if cfg.bbreg and len(reg_boxes):
+                self.bbreg.fit(source.features(source.prepare(reg_boxes)), reg_boxes, box)
         with timer("update"):
             opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
-            train_classifier(self.head, self.trunk, opt, pos, neg, cfg.iters_init, cfg, self.gen)
+            self._train(pos, neg, cfg.iters_init, opt)
             self.optimizer = make_optimizer(self.head, cfg.lr_update, cfg.fc6_lr_mult, cfg.momentum,
                                             cfg.weight_decay)
             self.memory = SampleMemory(cfg.n_frames_long, cfg.n_frames_neg)
             keep_pos = torch.randperm(len(pos), generator=self.gen)[:cfg.n_pos_update].to(self.device)
             keep_neg = torch.randperm(len(neg), generator=self.gen)[:cfg.n_neg_update].to(self.device)
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
+            self.pending = None
         with timer("scoring"):
-            own = extract_crops(frame_t, box[None], cfg.crop_size, cfg.crop_padding)
-            score = float(self._scores(self._features(own))[0])
+            score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
         self.target = box.copy()
         self.trans = cfg.trans
@@ -193,11 +212,18 @@ class DATTracker:
         self.state = TrackState.TRACKING
         return TrackResult(box.copy(), score, self.state, 0, time.perf_counter() - t0, timer.stages)
 
-    def track(self, frame: np.ndarray, attention: Optional[bool] = None) -> TrackResult:
+    def track(self, frame: np.ndarray, attention: Optional[bool] = None, elapsed: float = 1.0) -> TrackResult:
         """Locate the target in ``frame``; also returns its attention map if ``attention``
-        (default: the config's ``attention_output``)."""
+        (default: the config's ``attention_output``).
+
+        ``elapsed`` is the number of frame intervals since the last frame given to the
+        tracker (1 when none was dropped); the search spreads wider with it (motion-aware
+        search) and returns to normal on the next frame that follows directly.
+        """
         if self.head is None:
             raise RuntimeError("track() called before initialize()")
+        if not (isinstance(elapsed, (int, float)) and np.isfinite(elapsed) and elapsed > 0):
+            raise ValueError(f"elapsed must be a positive number of frame intervals, got {elapsed!r}")
         t0 = time.perf_counter()
         frame = check_frame(frame)
         cfg = self.cfg
@@ -206,11 +232,13 @@ class DATTracker:
 
         with timer("crops"):
             frame_t = frame_to_tensor(frame, self.device)
-            samples = self._generator("gaussian", frame.shape, self.trans, cfg.scale)(
+            spread = self.trans * self.motion_factor(elapsed)
+            samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
                 self.target, cfg.n_samples, self.rng)
-            crops = extract_crops(frame_t, samples, cfg.crop_size, cfg.crop_padding)
+            source = self._source(frame_t, samples, self.target)
+            prepared = source.prepare(samples)
         with timer("features"):
-            feats = self._features(crops)
+            feats = source.features(prepared)
         with timer("scoring"):
             top_scores, top = self._scores(feats).topk(cfg.top_k)
             score = float(top_scores.mean())
@@ -225,7 +253,7 @@ class DATTracker:
                 box = self.target.copy()  # keep the last confident box; never invent one
         self._update_state(success)
         with timer("update"):
-            self._learn(frame_t, frame.shape, success)
+            self._learn(source, frame.shape, success)
 
         att = None
         if attention if attention is not None else cfg.attention_output:
@@ -238,6 +266,7 @@ class DATTracker:
         """Forget the target; ``track`` needs a new ``initialize``."""
         self.head = None
         self.memory = None
+        self.pending = None
         self.state = TrackState.IDLE
 
     # ------------------------------------------------------------------ internals
@@ -251,22 +280,36 @@ class DATTracker:
             self.trans = self.cfg.trans_expand
             self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
 
-    def _learn(self, frame_t: torch.Tensor, shape, success: bool) -> None:
+    def motion_factor(self, elapsed: float) -> float:
+        """How much wider than usual to search after ``elapsed`` frame intervals."""
+        cfg = self.cfg
+        return float(min(1.0 + cfg.motion_growth * (max(elapsed, 1.0) - 1.0), cfg.motion_max_factor))
+
+    def _learn(self, source, shape, success: bool) -> None:
         """Collect this frame's samples when confident; short-term update on failure,
-        long-term update every ``long_interval`` frames (paper section 4)."""
+        long-term update every ``long_interval`` frames (paper section 4).
+
+        An update is scheduled, then run: all of it now (paper), or
+        ``update_iters_per_frame`` steps on this and the following frames, so no single
+        frame stalls; a newer schedule replaces what is left of an older one.
+        """
         cfg = self.cfg
         if success:
-            pos_boxes = draw_samples(self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
-                                     self.target, cfg.n_pos_update, self.rng, cfg.overlap_pos_update)
-            neg_boxes = draw_samples(self._generator("uniform", shape, cfg.trans_neg_update, cfg.scale_neg_update),
-                                     self.target, cfg.n_neg_update, self.rng, cfg.overlap_neg_update)
-            self.memory.add(self._sample_set(frame_t, pos_boxes), self._sample_set(frame_t, neg_boxes))
+            pos_boxes = self._draw(source, self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
+                                   self.target, cfg.n_pos_update, cfg.overlap_pos_update)
+            neg_boxes = self._draw(source, self._generator("uniform", shape, cfg.trans_neg_update,
+                                                           cfg.scale_neg_update),
+                                   self.target, cfg.n_neg_update, cfg.overlap_neg_update)
+            self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0:
-                pos, neg = self.memory.long_term()
-                train_classifier(self.head, self.trunk, self.optimizer, pos, neg, cfg.iters_update, cfg, self.gen)
+                self.pending = (*self.memory.long_term(), cfg.iters_update)
         else:
-            pos, neg = self.memory.short_term(cfg.n_frames_short)
-            train_classifier(self.head, self.trunk, self.optimizer, pos, neg, cfg.iters_update, cfg, self.gen)
+            self.pending = (*self.memory.short_term(cfg.n_frames_short), cfg.iters_update)
+        if self.pending is not None:
+            pos, neg, left = self.pending
+            steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
+            self._train(pos, neg, steps, self.optimizer)
+            self.pending = (pos, neg, left - steps) if left > steps else None
 
     def attention_map(self, frame_t: torch.Tensor, shape, box) -> np.ndarray:
         """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Deque, Iterator, Optional
 
 import torch
+import torch._dynamo  # noqa: F401  torch.optim imports it lazily: 4 s inside the first init
 from torch import nn
 
-from .attention import attention_maps, reciprocative_loss
+from .attention import attention_maps, feature_attention_maps, reciprocative_loss
 
 
 @dataclass
@@ -82,9 +83,13 @@ def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Te
 
 
 def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.Optimizer,
-                     pos: SampleSet, neg: SampleSet, iters: int, cfg, gen: torch.Generator) -> float:
+                     pos: SampleSet, neg: SampleSet, iters: int, cfg, gen: torch.Generator,
+                     feature_shape=None) -> float:
     """``iters`` SGD steps of Eq. 5 on batches of ``batch_pos`` positives and the
-    ``batch_neg`` hardest of ``batch_neg_cand`` negatives. Returns the last loss."""
+    ``batch_neg`` hardest of ``batch_neg_cand`` negatives. Returns the last loss.
+
+    Attention maps are over the crop pixels (``cfg.attention_layer == 'input'``, the
+    paper) or over the trunk's output cells, whose (C, k, k) shape is ``feature_shape``."""
     if len(pos) == 0 or len(neg) == 0:
         return float("nan")
     device = pos.feats.device
@@ -99,7 +104,10 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
         head.train()
         batch = SampleSet.cat([pos.take(pi), neg.take(ni)])
         labels = torch.cat([torch.ones(len(pi)), torch.zeros(len(ni))]).long().to(device)
-        if cfg.lam > 0:
+        if cfg.lam > 0 and cfg.attention_layer == "features":
+            logits, a_pos, a_neg = feature_attention_maps(head, batch.feats, feature_shape)
+            loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps)
+        elif cfg.lam > 0:
             if batch.crops is None:
                 raise RuntimeError("lam > 0 needs the training crops in the sample memory")
             logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)

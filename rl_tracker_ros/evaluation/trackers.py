@@ -1,8 +1,9 @@
 """One small interface over the trackers the harness compares: ours and OpenCV's.
 
 A tracker spec is a name: ``dat`` (= ``dat-lambda5``, the paper's settings),
-``dat-lambda0`` (the MDNet baseline), ``dat-lambda<L>``, ``dat@config.yaml`` (our tracker
-with a YAML config), or an OpenCV tracker: ``csrt``, ``kcf``, ``mil``.
+``dat-lambda0`` (the MDNet baseline), ``dat-lambda<L>``, ``dat-fast`` (the real-time
+profile) or ``dat-fast-lambda<L>``, ``dat@config.yaml`` (our tracker with a YAML config),
+or an OpenCV tracker: ``csrt``, ``kcf``, ``mil``.
 """
 from __future__ import annotations
 
@@ -86,6 +87,15 @@ class OpenCVEval(EvalTracker):
 
 
 _LAMBDA = re.compile(r"^dat-lambda(\d+(\.\d+)?)$")
+_FAST = re.compile(r"^dat-fast(-lambda(\d+(\.\d+)?))?$")
+
+
+def _on_profile(profile: str, base: TrackerConfig) -> TrackerConfig:
+    """``profile``'s preset with whatever ``base`` sets away from the paper defaults
+    (device, weights, backbone ... from the command line) applied on top."""
+    paper = TrackerConfig()
+    changed = {k: v for k, v in base.to_dict().items() if k != "profile" and v != getattr(paper, k)}
+    return TrackerConfig.preset(profile, **changed)
 
 
 def dat_config(spec: str, base: Optional[TrackerConfig] = None) -> TrackerConfig:
@@ -95,18 +105,28 @@ def dat_config(spec: str, base: Optional[TrackerConfig] = None) -> TrackerConfig
     m = _LAMBDA.match(spec)
     if m:
         return base.replace(lam=float(m.group(1)))
+    m = _FAST.match(spec)
+    if m:
+        fast = _on_profile("fast", base)
+        return fast.replace(lam=float(m.group(2))) if m.group(2) else fast
     if spec.startswith("dat@"):
         return TrackerConfig.from_yaml(Path(spec[4:]))
-    raise ValueError(f"unknown tracker {spec!r}: use dat, dat-lambda<L>, dat@config.yaml, csrt, kcf or mil")
+    raise ValueError(f"unknown tracker {spec!r}: use dat, dat-lambda<L>, dat-fast, dat-fast-lambda<L>, "
+                     f"dat@config.yaml, csrt, kcf or mil")
 
 
 def folder_name(spec: str) -> str:
-    """Where a tracker's results go: ``dat`` and ``dat-lambda5`` share one folder."""
+    """Where a tracker's results go: ``dat`` and ``dat-lambda5`` share one folder, as do
+    ``dat-fast`` and ``dat-fast-lambda<its default>``."""
     if spec == "dat":
         return "dat-lambda5"
     m = _LAMBDA.match(spec)
     if m:
         return f"dat-lambda{float(m.group(1)):g}"
+    m = _FAST.match(spec)
+    if m:
+        lam = float(m.group(2)) if m.group(2) else TrackerConfig.preset("fast").lam
+        return f"dat-fast-lambda{lam:g}"
     if spec.startswith("dat@"):
         return "dat-" + Path(spec[4:]).stem
     return spec

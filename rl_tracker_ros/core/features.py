@@ -1,0 +1,155 @@
+"""Trunk features of boxes in one frame: per-box crops (``paper``) or pooled from one
+trunk pass over a search region (``fast``).
+
+Both sources have the same two steps, so the tracker's data flow and stage timing are
+the same for either: ``prepare(boxes)`` (cut crops / nothing) and ``features(prepared)``
+(trunk / pooling), plus ``sample_set(boxes)`` for training samples.
+
+The paper's tracker cuts a 107x107 crop per candidate and runs the trunk on each: 256
+trunk passes per frame, most of them over the same pixels. Here the frame region that
+holds every box of interest is resampled once, at the scale that makes the target box
+``crop_size - 2 * padding`` pixels wide and high (the scale a paper crop gives it), the
+trunk runs once on it, the map is max-pooled with the trunk's final window (stride 1),
+and each box's features are read bilinearly at the cells its own crop's pooled map
+keeps (``Backbone.map_cells``): RoIAlign with one sample per output cell.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .crops import context_regions, extract_crops, resample_regions
+from .training import SampleSet
+
+
+def covering_region(boxes: np.ndarray, crop_size: int, padding: int) -> np.ndarray:
+    """The smallest frame region (x, y, w, h) holding the crop context of every box."""
+    ctx = context_regions(boxes, crop_size, padding)
+    lo = ctx[:, :2].min(axis=0)
+    hi = (ctx[:, :2] + ctx[:, 2:]).max(axis=0)
+    return np.concatenate([lo, hi - lo])
+
+
+class CropFeatures:
+    """The paper's way: a ``crop_size`` crop per box, the trunk on each (in chunks)."""
+
+    def __init__(self, trunk, frame_t: torch.Tensor, crop_size: int, padding: int, chunk_size: int,
+                 keep_crops: bool):
+        self.trunk = trunk
+        self.frame_t = frame_t
+        self.crop_size = crop_size
+        self.padding = padding
+        self.chunk_size = chunk_size
+        self.keep_crops = keep_crops  # input-level attention training needs them
+
+    def prepare(self, boxes: np.ndarray) -> torch.Tensor:
+        return extract_crops(self.frame_t, boxes, self.crop_size, self.padding)
+
+    def features(self, crops: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = [self.trunk(c.float().contiguous(memory_format=torch.channels_last))
+                   for c in crops.split(self.chunk_size)]
+        return torch.cat(out) if out else torch.zeros(0, self.trunk.feature_dim, device=crops.device)
+
+    def sample_set(self, boxes: np.ndarray) -> SampleSet:
+        crops = self.prepare(boxes)
+        return SampleSet(self.features(crops), crops if self.keep_crops else None)
+
+    def inside(self, boxes: np.ndarray) -> np.ndarray:
+        return np.ones(len(boxes), dtype=bool)
+
+
+class RegionFeatures:
+    """One trunk pass over ``region`` of the frame; ``features(boxes)`` pools from it.
+
+    ``target`` sets the resampling scale (its box becomes ``crop_size - 2 * padding``
+    pixels square, as in a paper crop). ``max_side`` caps the resampled region in trunk
+    pixels: a larger region is cut down around its centre, and boxes reaching beyond it
+    read the map's border cells.
+    """
+
+    def __init__(self, trunk, frame_t: torch.Tensor, region: np.ndarray, target: np.ndarray,
+                 crop_size: int, padding: int, max_side: int):
+        self.trunk = trunk
+        self.crop_size = crop_size
+        self.padding = padding
+        inner = crop_size - 2 * padding
+        self.scale = inner / np.maximum(np.asarray(target, dtype=np.float64)[2:], 1e-6)  # (sx, sy)
+        region = np.asarray(region, dtype=np.float64).copy()
+        side = region[2:] * self.scale
+        too_big = side > max_side
+        if too_big.any():
+            centre = region[:2] + region[2:] / 2
+            region[2:] = np.where(too_big, max_side / self.scale, region[2:])
+            region[:2] = centre - region[2:] / 2
+        self.region = region
+        out_w, out_h = (int(v) for v in np.maximum(np.round(region[2:] * self.scale), 16))
+        # The resampled size is rounded; keep the exact frame-to-trunk scale of the grid.
+        self.px = np.array([out_w, out_h]) / region[2:]
+        self.image = resample_regions(frame_t, region[None], out_w, out_h)
+        self._map = None
+
+    @property
+    def map(self) -> torch.Tensor:
+        """The trunk's map of the region, max-pooled with the trunk's final window so each
+        cell holds the value its pooled crop cell would: computed on first use (the one
+        trunk pass of the frame)."""
+        if self._map is None:
+            t = self.trunk
+            x = self.image.float().contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():
+                m = t.feature_map(t.preprocess(x))
+                if t.map_window > 1:
+                    m = F.max_pool2d(m, t.map_window, 1, padding=t.map_window // 2)
+            self._map = m.contiguous()  # grid_sample is faster on NCHW
+        return self._map
+
+    def inside(self, boxes: np.ndarray) -> np.ndarray:
+        """Mask of boxes whose crop context lies inside the region, i.e. whose features
+        come from real map cells (training samples are kept only then)."""
+        ctx = context_regions(boxes, self.crop_size, self.padding)
+        lo, hi = self.region[:2] - 1e-6, self.region[:2] + self.region[2:] + 1e-6
+        return np.all((ctx[:, :2] >= lo) & (ctx[:, :2] + ctx[:, 2:] <= hi), axis=1)
+
+    def prepare(self, boxes: np.ndarray) -> np.ndarray:
+        return boxes
+
+    def sample_set(self, boxes: np.ndarray) -> SampleSet:
+        return SampleSet(self.features(boxes))
+
+    def features(self, boxes: np.ndarray) -> torch.Tensor:
+        """(N, D) features of ``boxes`` (frame pixels), as the trunk gives for crops."""
+        t = self.trunk
+        n, k = len(boxes), len(t.map_cells)
+        dev = self.map.device
+        if n == 0:
+            return torch.zeros(0, self.map.shape[1] * k * k, device=dev)
+        ctx = torch.as_tensor(context_regions(boxes, self.crop_size, self.padding),
+                              dtype=torch.float32, device=dev)
+        cells = torch.as_tensor(t.map_cells, dtype=torch.float32, device=dev) * t.map_stride + t.map_first
+        frac = cells / self.crop_size                                             # crop px -> [0, 1]
+        origin = torch.as_tensor(self.region[:2], dtype=torch.float32, device=dev)
+        px = torch.as_tensor(self.px, dtype=torch.float32, device=dev)
+        # Frame -> trunk pixels -> continuous map cell index -> grid_sample's [-1, 1].
+        u = ((ctx[:, 0:1] + frac[None] * ctx[:, 2:3]) - origin[0]) * px[0]      # (N, k)
+        v = ((ctx[:, 1:2] + frac[None] * ctx[:, 3:4]) - origin[1]) * px[1]
+        hf, wf = self.map.shape[-2:]
+        gx = (2.0 * ((u - t.map_first) / t.map_stride) + 1.0) / wf - 1.0
+        gy = (2.0 * ((v - t.map_first) / t.map_stride) + 1.0) / hf - 1.0
+        grid = torch.stack([gx[:, None, :].expand(n, k, k), gy[:, :, None].expand(n, k, k)], dim=-1)
+        pooled = F.grid_sample(self.map, grid.reshape(1, n * k, k, 2), mode="bilinear",
+                               padding_mode="border", align_corners=False)
+        return pooled.view(-1, n, k * k).transpose(0, 1).reshape(n, -1) * t.feature_scale
+
+
+def map_shape(trunk, crop_size: int) -> Tuple[int, int, int]:
+    """(C, k, k): the shape the flat features of ``trunk`` unflatten to (for feature-level
+    attention maps)."""
+    p = next(trunk.parameters())
+    with torch.no_grad():
+        probe = torch.zeros(1, 3, crop_size, crop_size, device=p.device, dtype=p.dtype)
+        out = trunk.features(trunk.preprocess(probe))
+    return tuple(int(v) for v in out.shape[1:])
