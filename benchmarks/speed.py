@@ -137,6 +137,7 @@ def main() -> None:
     ap.add_argument("--sequences", nargs="*", help="only these sequence names")
     ap.add_argument("--size", default="640x480", help="resize frames to WxH ('none': keep)")
     ap.add_argument("--paper-frames", type=int, default=20, help="frames per sequence for the paper profile (0: all)")
+    ap.add_argument("--paper-sequences", nargs="*", help="time the paper profile on these sequences only")
     ap.add_argument("--fast-frames", type=int, default=0, help="frames per sequence for the fast profile (0: all)")
     ap.add_argument("--paper-results", type=Path, help="folder of a full `rl-tracker eval` run of the paper profile")
     ap.add_argument("--memory-frames", type=int, default=0, help="also run the fast profile this long (e.g. 10000)")
@@ -165,7 +166,9 @@ def main() -> None:
             cfg = TrackerConfig.preset(profile, device=args.device)
             limit = args.paper_frames if profile == "paper" else args.fast_frames
             runs = []
-            for seq in tqdm(seqs, desc=f"{name}/{profile}", unit="seq"):
+            todo = [s for s in seqs if profile != "paper" or not args.paper_sequences
+                    or s.name in args.paper_sequences]
+            for seq in tqdm(todo, desc=f"{name}/{profile}", unit="seq"):
                 if dev.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(dev)
                 r = run_sequence(DATTracker(cfg, backbone=trunk), seq, size, limit or None)
@@ -181,7 +184,7 @@ def main() -> None:
             row["per_sequence"] = {s.name: {"auc": round(r["auc"], 3), "precision20": round(r["precision20"], 3),
                                             "frames": r["frames"], "init_s": round(r["init_s"], 3),
                                             "median_ms": round(1000 * float(np.median(r["times"])), 1)}
-                                   for s, r in zip(seqs, runs)}
+                                   for s, r in zip(todo, runs)}
             if profile == "paper" and args.paper_results and weights == "real":
                 full = [json.loads((args.paper_results / f"{s.name}.json").read_text())
                         for s in seqs if (args.paper_results / f"{s.name}.json").exists()]

@@ -40,6 +40,16 @@ def test_run_writes_boxes_video_and_summary(tmp_path, capsys):
     assert summary["frames"] == 4 and "auc" in summary and summary["fps"] > 0
 
 
+def test_run_with_the_fast_profile(tmp_path, capsys):
+    _write_frames(tmp_path / "seq", n=3)
+    out = tmp_path / "boxes.txt"
+    assert cli.main(["run", str(tmp_path / "seq"), "--profile", "fast", "--out", str(out), *FAST]) == 0
+    assert np.loadtxt(out, delimiter=",").shape == (3, 4)
+    args = cli.build_parser().parse_args(["run", "x", "--profile", "fast", "--set", "n_samples=48"])
+    cfg = cli._config_from_args(args)
+    assert cfg.profile == "fast" and cfg.feature_mode == "region" and cfg.n_samples == 48
+
+
 def test_run_with_explicit_box_on_an_image_glob(tmp_path):
     _write_frames(tmp_path / "seq")
     out = tmp_path / "b.txt"

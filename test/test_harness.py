@@ -114,6 +114,11 @@ def test_tracker_specs():
     assert T.folder_name("dat") == "dat-lambda5" and T.folder_name("dat-lambda0") == "dat-lambda0"
     with pytest.raises(ValueError, match="unknown tracker"):
         T.dat_config("siamfc")
+    fast = T.dat_config("dat-fast", T.TrackerConfig(device="cpu"))
+    assert fast.profile == "fast" and fast.feature_mode == "region" and fast.device == "cpu"
+    assert T.dat_config("dat-fast-lambda1").lam == 1.0
+    assert T.folder_name("dat-fast") == f"dat-fast-lambda{fast.lam:g}"
+    assert T.folder_name("dat-fast-lambda1") == "dat-fast-lambda1"
 
 
 @pytest.mark.parametrize("name", ["csrt", "kcf", "mil"])

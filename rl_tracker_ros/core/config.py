@@ -36,6 +36,7 @@ class TrackerConfig:
     feature_mode: str = "crops"          # crops: one trunk pass per box (paper)
                                          # region: one pass per frame, boxes pooled from it
     region_max_side: int = 448           # region mode: cap on the resampled region, trunk px
+    region_zoom: float = 1.0             # region mode: target size in the trunk, x a paper crop's
 
     # --- crops -------------------------------------------------------------------------
     crop_size: int = 107
@@ -145,6 +146,8 @@ class TrackerConfig:
             problems.append("motion_growth must be >= 0 and motion_max_factor >= 1")
         if self.update_iters_per_frame < 0:
             problems.append("update_iters_per_frame must be >= 0")
+        if not 0.25 <= self.region_zoom <= 2.0:
+            problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
             problems.append("region_max_side must be >= 64")
         if problems:
@@ -192,13 +195,16 @@ class TrackerConfig:
 #: Named presets; each is a set of overrides of the paper defaults above.
 PROFILES: Dict[str, Dict[str, Any]] = {
     "paper": {},
-    # Real time on a 2-core CPU (issue #5; measured in benchmarks/speed.py). One trunk
-    # pass per frame on the region holding all candidates; 4x fewer candidates; a small
-    # first-frame set (negatives from around the target only); feature-level attention;
-    # long-term updates run 2 steps a frame instead of 15 steps in one frame.
+    # Real time on a 2-core CPU (issue #5; measured by benchmarks/speed.py): one trunk pass
+    # per frame on the region holding all candidates, features pooled from it; 4x fewer
+    # candidates; a small first-frame set (negatives from around the target only, 25
+    # steps); long-term updates of 5 steps run one step a frame instead of 15 in one frame.
+    # lam 0: the cheap feature-level reciprocative loss (attention_layer features) tracked
+    # worse than none on the shared sequences (README, "Fast profile"); set lam to use it.
     "fast": dict(
         feature_mode="region",
         attention_layer="features",
+        lam=0.0,
         n_samples=64,
         n_pos_init=300,
         n_neg_init=1000,
@@ -208,7 +214,7 @@ PROFILES: Dict[str, Dict[str, Any]] = {
         n_bbreg=300,
         n_pos_update=30,
         n_neg_update=100,
-        iters_update=10,
+        iters_update=5,
         update_iters_per_frame=1,
     ),
 }

@@ -65,19 +65,20 @@ class CropFeatures:
 class RegionFeatures:
     """One trunk pass over ``region`` of the frame; ``features(boxes)`` pools from it.
 
-    ``target`` sets the resampling scale (its box becomes ``crop_size - 2 * padding``
-    pixels square, as in a paper crop). ``max_side`` caps the resampled region in trunk
+    ``target`` sets the resampling scale (its box becomes ``zoom * (crop_size - 2 *
+    padding)`` pixels square; zoom 1 is the scale of a paper crop, and the trunk's cost
+    falls with zoom squared). ``max_side`` caps the resampled region in trunk
     pixels: a larger region is cut down around its centre, and boxes reaching beyond it
     read the map's border cells.
     """
 
     def __init__(self, trunk, frame_t: torch.Tensor, region: np.ndarray, target: np.ndarray,
-                 crop_size: int, padding: int, max_side: int):
+                 crop_size: int, padding: int, max_side: int, zoom: float = 1.0):
         self.trunk = trunk
         self.crop_size = crop_size
         self.padding = padding
         inner = crop_size - 2 * padding
-        self.scale = inner / np.maximum(np.asarray(target, dtype=np.float64)[2:], 1e-6)  # (sx, sy)
+        self.scale = zoom * inner / np.maximum(np.asarray(target, dtype=np.float64)[2:], 1e-6)  # (sx, sy)
         region = np.asarray(region, dtype=np.float64).copy()
         side = region[2:] * self.scale
         too_big = side > max_side

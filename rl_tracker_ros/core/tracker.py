@@ -123,7 +123,7 @@ class DATTracker:
             return CropFeatures(self.trunk, frame_t, cfg.crop_size, cfg.crop_padding, cfg.chunk_size, keep)
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame_t, region, target, cfg.crop_size, cfg.crop_padding,
-                              cfg.region_max_side)
+                              cfg.region_max_side, cfg.region_zoom)
 
     def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
         """``n`` training boxes (IoU in ``overlap``) whose features ``source`` holds. A
