@@ -150,7 +150,7 @@ def node_session(params_file: Path, overrides: List[str], log_path: Optional[Pat
     print(f"node started (pid {proc.pid}, ROS_DOMAIN_ID {env['ROS_DOMAIN_ID']}, loopback only)"
           + (f"; log: {log_path}" if log_path else ""), flush=True)
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, args=[sys.argv[0]])  # our own -p options are not for this node
     rec = Recorder(context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(rec.node)

@@ -30,8 +30,10 @@ if ! .venv/bin/python -c "import torch, scipy, yaml, tqdm, platformdirs, pytest,
     pip_install --force-reinstall --no-deps "opencv-contrib-python-headless==$version"
   fi
 fi
-# Messages: (re)generate when missing or older than their definitions.
+# Messages: (re)generate when missing, older than their definitions, or built for another
+# venv (the typesupport libraries live in this venv's lib/).
 stamp=rl_tracker_ros/msg/_tracked_object.py
-if [ ! -f "$stamp" ] || [ -n "$(find msg srv CMakeLists.txt -newer "$stamp" 2>/dev/null)" ]; then
+if [ ! -f "$stamp" ] || [ ! -f .venv/lib/librl_tracker_ros__rosidl_generator_py.so ] \
+   || [ -n "$(find msg srv CMakeLists.txt -newer "$stamp" 2>/dev/null)" ]; then
   bash scripts/build_interfaces.sh
 fi

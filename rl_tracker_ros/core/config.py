@@ -37,6 +37,8 @@ class TrackerConfig:
                                          # region: one pass per frame, boxes pooled from it
     region_max_side: int = 448           # region mode: cap on the resampled region, trunk px
     region_zoom: float = 1.0             # region mode: target size in the trunk, x a paper crop's
+    trunk_precision: str = "float32"     # float32 | float16 | bfloat16: autocast for the frozen
+                                         # trunk's features (float16 is for CUDA)
 
     # --- crops -------------------------------------------------------------------------
     crop_size: int = 107
@@ -146,6 +148,8 @@ class TrackerConfig:
             problems.append("motion_growth must be >= 0 and motion_max_factor >= 1")
         if self.update_iters_per_frame < 0:
             problems.append("update_iters_per_frame must be >= 0")
+        if self.trunk_precision not in ("float32", "float16", "bfloat16"):
+            problems.append("trunk_precision must be float32, float16 or bfloat16")
         if not 0.25 <= self.region_zoom <= 2.0:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
@@ -196,13 +200,15 @@ class TrackerConfig:
 PROFILES: Dict[str, Dict[str, Any]] = {
     "paper": {},
     # Real time on a 2-core CPU (issue #5; measured by benchmarks/speed.py): one trunk pass
-    # per frame on the region holding all candidates, features pooled from it; 4x fewer
-    # candidates; a small first-frame set (negatives from around the target only, 25
-    # steps); long-term updates of 5 steps run one step a frame instead of 15 in one frame.
+    # per frame on the region holding all candidates, at 0.85 of a paper crop's scale,
+    # features pooled from it; 4x fewer candidates; a small first-frame set (negatives from
+    # around the target only, 25 steps); fewer samples kept per frame; long-term updates of
+    # 5 steps run one step a frame instead of 15 in one frame.
     # lam 0: the cheap feature-level reciprocative loss (attention_layer features) tracked
-    # worse than none on the shared sequences (README, "Fast profile"); set lam to use it.
+    # no better than none on the shared sequences (README, "Fast profile"); set lam to use it.
     "fast": dict(
         feature_mode="region",
+        region_zoom=0.85,
         attention_layer="features",
         lam=0.0,
         n_samples=64,
@@ -210,10 +216,10 @@ PROFILES: Dict[str, Dict[str, Any]] = {
         n_neg_init=1000,
         neg_whole_fraction=0.0,
         iters_init=25,
-        batch_neg_cand=96,
+        batch_neg_cand=64,
         n_bbreg=300,
-        n_pos_update=30,
-        n_neg_update=100,
+        n_pos_update=20,
+        n_neg_update=60,
         iters_update=5,
         update_iters_per_frame=1,
     ),

@@ -15,13 +15,14 @@ keeps (``Backbone.map_cells``): RoIAlign with one sample per output cell.
 """
 from __future__ import annotations
 
-from typing import Tuple
+import contextlib
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .crops import context_regions, extract_crops, resample_regions
+from .crops import context_regions, extract_crops, frame_to_tensor, resample_regions
 from .training import SampleSet
 
 
@@ -33,24 +34,32 @@ def covering_region(boxes: np.ndarray, crop_size: int, padding: int) -> np.ndarr
     return np.concatenate([lo, hi - lo])
 
 
+def trunk_precision(device: torch.device, dtype: Optional[torch.dtype]):
+    """Autocast context for the frozen trunk (``dtype`` None: full float32)."""
+    if dtype is None or dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 class CropFeatures:
     """The paper's way: a ``crop_size`` crop per box, the trunk on each (in chunks)."""
 
     def __init__(self, trunk, frame_t: torch.Tensor, crop_size: int, padding: int, chunk_size: int,
-                 keep_crops: bool):
+                 keep_crops: bool, dtype: Optional[torch.dtype] = None):
         self.trunk = trunk
         self.frame_t = frame_t
         self.crop_size = crop_size
         self.padding = padding
         self.chunk_size = chunk_size
         self.keep_crops = keep_crops  # input-level attention training needs them
+        self.dtype = dtype
 
     def prepare(self, boxes: np.ndarray) -> torch.Tensor:
         return extract_crops(self.frame_t, boxes, self.crop_size, self.padding)
 
     def features(self, crops: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            out = [self.trunk(c.float().contiguous(memory_format=torch.channels_last))
+        with torch.no_grad(), trunk_precision(crops.device, self.dtype):
+            out = [self.trunk(c.float().contiguous(memory_format=torch.channels_last)).float()
                    for c in crops.split(self.chunk_size)]
         return torch.cat(out) if out else torch.zeros(0, self.trunk.feature_dim, device=crops.device)
 
@@ -72,8 +81,9 @@ class RegionFeatures:
     read the map's border cells.
     """
 
-    def __init__(self, trunk, frame_t: torch.Tensor, region: np.ndarray, target: np.ndarray,
-                 crop_size: int, padding: int, max_side: int, zoom: float = 1.0):
+    def __init__(self, trunk, frame: np.ndarray, region: np.ndarray, target: np.ndarray,
+                 crop_size: int, padding: int, max_side: int, zoom: float = 1.0,
+                 dtype: Optional[torch.dtype] = None, device: torch.device = torch.device("cpu")):
         self.trunk = trunk
         self.crop_size = crop_size
         self.padding = padding
@@ -90,7 +100,15 @@ class RegionFeatures:
         out_w, out_h = (int(v) for v in np.maximum(np.round(region[2:] * self.scale), 16))
         # The resampled size is rounded; keep the exact frame-to-trunk scale of the grid.
         self.px = np.array([out_w, out_h]) / region[2:]
-        self.image = resample_regions(frame_t, region[None], out_w, out_h)
+        # Only the frame pixels the region reads (plus a bilinear margin) are converted and
+        # sent to the device; outside the frame they read as grey either way.
+        h, w = frame.shape[:2]
+        x0, y0 = (int(np.clip(np.floor(v) - 2, 0, n - 1)) for v, n in zip(region[:2], (w, h)))
+        x1, y1 = (int(np.clip(np.ceil(v) + 2, lo + 1, n)) for v, lo, n in
+                  zip(region[:2] + region[2:], (x0, y0), (w, h)))
+        window = frame_to_tensor(frame[y0:y1, x0:x1], device)
+        self.image = resample_regions(window, (region - [x0, y0, 0, 0])[None], out_w, out_h)
+        self.dtype = dtype
         self._map = None
 
     @property
@@ -101,8 +119,8 @@ class RegionFeatures:
         if self._map is None:
             t = self.trunk
             x = self.image.float().contiguous(memory_format=torch.channels_last)
-            with torch.no_grad():
-                m = t.feature_map(t.preprocess(x))
+            with torch.no_grad(), trunk_precision(x.device, self.dtype):
+                m = t.feature_map(t.preprocess(x)).float()
                 if t.map_window > 1:
                     m = F.max_pool2d(m, t.map_window, 1, padding=t.map_window // 2)
             self._map = m.contiguous()  # grid_sample is faster on NCHW

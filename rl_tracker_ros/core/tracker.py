@@ -107,6 +107,7 @@ class DATTracker:
             raise ValueError(f"feature_mode region needs a trunk with feature_map and its geometry (map_cells ...); {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim = self.trunk.feature_dim
+        self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
         self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
                               if self.cfg.attention_layer == "features" else None)
         self.head: Optional[Classifier] = None
@@ -114,16 +115,17 @@ class DATTracker:
         self.frame_index = -1
 
     # ------------------------------------------------------------------ building blocks
-    def _source(self, frame_t: torch.Tensor, cover: np.ndarray, target: np.ndarray):
+    def _source(self, frame: np.ndarray, cover: np.ndarray, target: np.ndarray):
         """Where this frame's box features come from: a crop per box (``crops``) or one
         trunk pass over the region covering ``cover`` at ``target``'s scale (``region``)."""
         cfg = self.cfg
         if cfg.feature_mode == "crops":
             keep = cfg.lam > 0 and cfg.attention_layer == "input"
-            return CropFeatures(self.trunk, frame_t, cfg.crop_size, cfg.crop_padding, cfg.chunk_size, keep)
+            return CropFeatures(self.trunk, frame_to_tensor(frame, self.device), cfg.crop_size, cfg.crop_padding, cfg.chunk_size, keep,
+                                self.trunk_dtype)
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
-        return RegionFeatures(self.trunk, frame_t, region, target, cfg.crop_size, cfg.crop_padding,
-                              cfg.region_max_side, cfg.region_zoom)
+        return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
+                              cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device)
 
     def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
         """``n`` training boxes (IoU in ``overlap``) whose features ``source`` holds. A
@@ -172,7 +174,6 @@ class DATTracker:
         shape = frame.shape
 
         with timer("crops"):
-            frame_t = frame_to_tensor(frame, self.device)
             pos_boxes = draw_samples(self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
                                      box, cfg.n_pos_init, self.rng, cfg.overlap_pos_init)
             n_whole = int(cfg.n_neg_init * cfg.neg_whole_fraction)
@@ -184,7 +185,7 @@ class DATTracker:
             reg_boxes = draw_samples(
                 self._generator("uniform", shape, cfg.trans_bbreg, cfg.scale_bbreg, cfg.aspect_bbreg),
                 box, cfg.n_bbreg if cfg.bbreg else 0, self.rng, cfg.overlap_bbreg)
-            source = self._source(frame_t, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box)
+            source = self._source(frame, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box)
             pos_boxes, neg_boxes, reg_boxes = (b[source.inside(b)] for b in (pos_boxes, neg_boxes, reg_boxes))
         with timer("features"):
             pos, neg = source.sample_set(pos_boxes), source.sample_set(neg_boxes)
@@ -231,11 +232,10 @@ class DATTracker:
         self.frame_index += 1
 
         with timer("crops"):
-            frame_t = frame_to_tensor(frame, self.device)
             spread = self.trans * self.motion_factor(elapsed)
             samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
                 self.target, cfg.n_samples, self.rng)
-            source = self._source(frame_t, samples, self.target)
+            source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
             feats = source.features(prepared)
@@ -258,7 +258,7 @@ class DATTracker:
         att = None
         if attention if attention is not None else cfg.attention_output:
             with timer("attention"):
-                att = self.attention_map(frame_t, frame.shape, box)
+                att = self.attention_map(frame, box)
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
                            timer.stages, att)
 
@@ -311,7 +311,7 @@ class DATTracker:
             self._train(pos, neg, steps, self.optimizer)
             self.pending = (pos, neg, left - steps) if left > steps else None
 
-    def attention_map(self, frame_t: torch.Tensor, shape, box) -> np.ndarray:
+    def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
         """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].
 
         Raw input gradients are speckled pixel by pixel; a small Gaussian blur in crop
@@ -319,9 +319,10 @@ class DATTracker:
         """
         import cv2
 
+        frame_t = frame_to_tensor(frame, self.device)
         crop = extract_crops(frame_t, np.asarray(box)[None], self.cfg.crop_size, self.cfg.crop_padding)
         m = box_attention(self.trunk, self.head, crop).cpu().numpy()
         if self.cfg.attention_blur > 0:
             m = cv2.GaussianBlur(m, (0, 0), self.cfg.attention_blur)
         m = m / m.max() if m.max() > 0 else m
-        return paste_map(m, box, self.cfg.crop_size, self.cfg.crop_padding, shape)
+        return paste_map(m, box, self.cfg.crop_size, self.cfg.crop_padding, frame.shape)
