@@ -218,7 +218,9 @@ def test_parameters_are_validated(ros, tmp_path):
     from rclpy.parameter import Parameter
     assert not set_([Parameter("device", value="gpu")])[0].successful
     assert not set_([Parameter("backbone", value="resnet50")])[0].successful
-    assert not set_([Parameter("lam", value=-1.0)])[0].successful
+    assert not set_([Parameter("lam", value=-2.0)])[0].successful  # below the range; -1: the profile's
+    assert not set_([Parameter("profile", value="turbo")])[0].successful
+    assert set_([Parameter("profile", value="fast")])[0].successful
     assert not set_([Parameter("weights", value=str(tmp_path / "missing.pt"))])[0].successful
     assert not set_([Parameter("use_compressed", value=True)])[0].successful  # read-only
     assert not set_([Parameter("input_encoding", value="rgb16")])[0].successful
