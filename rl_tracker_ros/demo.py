@@ -159,7 +159,9 @@ def node_session(params_file: Path, overrides: List[str], log_path: Optional[Pat
     try:
         if not rec.init_client.wait_for_service(timeout_sec=60):
             raise RuntimeError(f"the node did not come up; see {log_path or 'its output'}")
-        _wait(lambda: rec.image_pub.get_subscription_count() > 0, 30)
+        # Discovery runs both ways: the node must see our camera and we its results.
+        _wait(lambda: rec.image_pub.get_subscription_count() > 0
+              and rec.node.count_publishers("tracked_object") > 0, 30)
         yield rec
     finally:
         executor.shutdown(timeout_sec=10)
@@ -212,8 +214,13 @@ def _play(args, source: Source, sink, out: Path) -> dict:
             header = rec.publish(rgb, stamp)
             sent.append(stamp)
             if i == 0:
-                if not _wait(lambda: rec.has(stamp), 30):
-                    raise RuntimeError("the node did not answer the first frame")
+                # On a loaded machine discovery may still be settling and the first frame
+                # (best effort, as cameras publish) can be lost: send it again until answered.
+                deadline = time.monotonic() + 60
+                while not _wait(lambda: rec.has(stamp), 5):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the node did not answer the first frame")
+                    header = rec.publish(rgb, stamp)
                 t_init = time.monotonic()
                 future = rec.request_init(args.box if args.box is not None else source.groundtruth[0], header)
                 _wait(future.done, 30)
