@@ -45,8 +45,9 @@ class CropFeatures:
     """The paper's way: a ``crop_size`` crop per box, the trunk on each (in chunks)."""
 
     def __init__(self, trunk, frame_t: torch.Tensor, crop_size: int, padding: int, chunk_size: int,
-                 keep_crops: bool, dtype: Optional[torch.dtype] = None):
+                 keep_crops: bool, feature_dim: int, dtype: Optional[torch.dtype] = None):
         self.trunk = trunk
+        self.feature_dim = feature_dim  # known to the tracker; the trunk's property probes
         self.frame_t = frame_t
         self.crop_size = crop_size
         self.padding = padding
@@ -61,7 +62,7 @@ class CropFeatures:
         with torch.no_grad(), trunk_precision(crops.device, self.dtype):
             out = [self.trunk(c.float().contiguous(memory_format=torch.channels_last)).float()
                    for c in crops.split(self.chunk_size)]
-        return torch.cat(out) if out else torch.zeros(0, self.trunk.feature_dim, device=crops.device)
+        return torch.cat(out) if out else torch.zeros(0, self.feature_dim, device=crops.device)
 
     def sample_set(self, boxes: np.ndarray) -> SampleSet:
         crops = self.prepare(boxes)
