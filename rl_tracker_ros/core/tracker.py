@@ -121,8 +121,8 @@ class DATTracker:
         cfg = self.cfg
         if cfg.feature_mode == "crops":
             keep = cfg.lam > 0 and cfg.attention_layer == "input"
-            return CropFeatures(self.trunk, frame_to_tensor(frame, self.device), cfg.crop_size, cfg.crop_padding, cfg.chunk_size, keep,
-                                self.feature_dim, self.trunk_dtype)
+            return CropFeatures(self.trunk, frame_to_tensor(frame, self.device), cfg.crop_size,
+                                cfg.crop_padding, cfg.chunk_size, keep, self.feature_dim, self.trunk_dtype)
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
                               cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device)
