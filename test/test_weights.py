@@ -118,7 +118,8 @@ def test_tfjs_reader_folds_batchnorm_exactly(tmp_path):
     assert torch.allclose(ours, ref, atol=1e-5)  # folded weights are stored as float32
     kd = torch.from_numpy(t["conv_dw_1/depthwise_kernel"]).double().permute(2, 3, 0, 1)
     ref_dw = F.relu6(bn(F.conv2d(_tf_same_pad(ref, 3, 1), kd, groups=32), "conv_dw_1"))
-    assert torch.allclose(F.relu6(net.dw[0](_tf_same_pad(ours, 3, 1))), ref_dw, atol=1e-4)
+    # A stride-1 depthwise conv pads itself; its 'same' pad is symmetric, as TF's is.
+    assert torch.allclose(F.relu6(net.dw[0](ours)), ref_dw, atol=1e-4)
 
 
 def test_tfjs_missing_needed_shard_is_a_clear_error_but_unneeded_is_fine(tmp_path):

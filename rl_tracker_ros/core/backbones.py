@@ -142,7 +142,9 @@ class MobileNetV1(Backbone):
         self.pw = nn.ModuleList()
         cin = 32
         for stride, cout in MOBILENET_BLOCKS[:depth]:
-            self.dw.append(nn.Conv2d(cin, cin, 3, stride=stride, groups=cin, bias=True))
+            # A stride-1 3x3 'same' pad is symmetric: the conv pads itself (no copy).
+            self.dw.append(nn.Conv2d(cin, cin, 3, stride=stride, padding=int(stride == 1), groups=cin,
+                                     bias=True))
             self.pw.append(nn.Conv2d(cin, cout, 1, bias=True))
             cin = cout
 
@@ -156,10 +158,8 @@ class MobileNetV1(Backbone):
     map_first = 15.5
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu6(self.conv1(_tf_same_pad(x, 3, 2)))
-        for dw, pw in zip(self.dw, self.pw):
-            x = F.relu6(dw(_tf_same_pad(x, 3, dw.stride[0])))
-            x = F.relu6(pw(x))
+        for conv, pad_stride in self._layers():
+            x = F.relu6(conv(_tf_same_pad(x, 3, pad_stride) if pad_stride else x), inplace=True)
         return x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,9 +171,11 @@ class MobileNetV1(Backbone):
     # the reciprocative loss apply J to a tangent at the cost of one plain forward,
     # several times cheaper than generic forward-mode AD on CPU.
     def _layers(self):
+        """(conv, stride of the TF 'same' pad to apply first, or None when the conv pads
+        itself or needs none)."""
         yield self.conv1, 2
         for dw, pw in zip(self.dw, self.pw):
-            yield dw, dw.stride[0]
+            yield dw, dw.stride[0] if dw.stride[0] > 1 else None
             yield pw, None
 
     def linearize(self, crops: torch.Tensor):
@@ -193,7 +195,7 @@ class MobileNetV1(Backbone):
         x = tangent / 127.5  # preprocess is affine with slope 1/127.5
         for (conv, pad_stride), gate in zip(self._layers(), gates):
             xin = _tf_same_pad(x, 3, pad_stride) if pad_stride else x
-            x = F.conv2d(xin, conv.weight, None, conv.stride, 0, 1, conv.groups) * gate
+            x = F.conv2d(xin, conv.weight, None, conv.stride, conv.padding, 1, conv.groups) * gate
         pooled = x.flatten(2).gather(2, idx.flatten(2)).view(idx.shape)
         return pooled.flatten(1) * self.feature_scale
 

@@ -71,7 +71,11 @@ def _cycling_batches(n: int, batch: int, gen: torch.Generator) -> Iterator[torch
 
 
 def make_optimizer(head: nn.Module, lr: float, fc6_mult: float, momentum: float, weight_decay: float):
-    return torch.optim.SGD(head.param_groups(lr, fc6_mult), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    """SGD with momentum and weight decay (py-MDNet's). The fused kernel makes one pass
+    over each weight instead of four with temporaries: fc4 is 9 MB, so on a CPU that is
+    a few milliseconds a step, for the same arithmetic."""
+    return torch.optim.SGD(head.param_groups(lr, fc6_mult), lr=lr, momentum=momentum,
+                           weight_decay=weight_decay, fused=True)
 
 
 def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
