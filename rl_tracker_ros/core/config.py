@@ -203,7 +203,8 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # per frame on the region holding all candidates, at 0.85 of a paper crop's scale,
     # features pooled from it; 4x fewer candidates; a small first-frame set (negatives from
     # around the target only, 25 steps); fewer samples kept per frame; long-term updates of
-    # 5 steps run one step a frame instead of 15 in one frame.
+    # 3 steps run one step a frame instead of 15 in one frame (5 tracked no better over
+    # three seeds, and a step is a third of a frame's time).
     # lam 0: the cheap feature-level reciprocative loss (attention_layer features) tracked
     # no better than none on the shared sequences (README, "Fast profile"); set lam to use it.
     "fast": dict(
@@ -220,7 +221,7 @@ PROFILES: Dict[str, Dict[str, Any]] = {
         n_bbreg=300,
         n_pos_update=20,
         n_neg_update=60,
-        iters_update=5,
+        iters_update=3,
         update_iters_per_frame=1,
     ),
 }

@@ -88,19 +88,21 @@ def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Te
 
 def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.Optimizer,
                      pos: SampleSet, neg: SampleSet, iters: int, cfg, gen: torch.Generator,
-                     feature_shape=None) -> float:
+                     feature_shape=None) -> torch.Tensor:
     """``iters`` SGD steps of Eq. 5 on batches of ``batch_pos`` positives and the
-    ``batch_neg`` hardest of ``batch_neg_cand`` negatives. Returns the last loss.
+    ``batch_neg`` hardest of ``batch_neg_cand`` negatives. Returns the last loss as a
+    0-d tensor on the device (NaN when nothing was trained): reading it is left to the
+    caller, so a GPU update never waits for the device inside the frame loop.
 
     Attention maps are over the crop pixels (``cfg.attention_layer == 'input'``, the
     paper) or over the trunk's output cells, whose (C, k, k) shape is ``feature_shape``."""
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
     device = pos.feats.device
+    last = torch.tensor(float("nan"), device=device)
+    if len(pos) == 0 or len(neg) == 0:
+        return last
     pos_it = _cycling_batches(len(pos), cfg.batch_pos, gen)
     neg_it = _cycling_batches(len(neg), max(cfg.batch_neg_cand, cfg.batch_neg), gen)
     params = [p for p in head.parameters() if p.requires_grad]
-    last = None
     for _ in range(iters):
         pi = next(pos_it).to(device)
         ni = next(neg_it).to(device)
@@ -124,4 +126,4 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
         optimizer.step()
         last = loss.detach()
     head.eval()
-    return float(last) if last is not None else float("nan")
+    return last
