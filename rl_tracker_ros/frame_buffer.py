@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Optional
+from typing import Any, Deque, List, Optional
 
 import numpy as np
 
@@ -44,6 +44,11 @@ class FrameBuffer:
     def newest(self) -> Optional[Frame]:
         with self._lock:
             return self._frames[-1] if self._frames else None
+
+    def after(self, index: int) -> List[Frame]:
+        """The buffered frames newer than arrival ``index``, oldest first."""
+        with self._lock:
+            return [f for f in self._frames if f.index > index]
 
     def nearest(self, stamp_ns: int, tolerance_ns: int) -> Frame:
         """The buffered frame whose stamp is nearest ``stamp_ns``.

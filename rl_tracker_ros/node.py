@@ -78,8 +78,12 @@ PARAMS: Dict[str, Param] = {
                        read_only=True, choices=("sensor_data", "reliable")),
     "image_queue_depth": Param(1, "image subscription depth; 1 keeps only the newest frame",
                                read_only=True, range=(1, 100)),
-    "frame_buffer_size": Param(30, "recent frames kept for init boxes stamped in the past",
-                               read_only=True, range=(1, 1000)),
+    "frame_buffer_size": Param(60, "recent frames kept for init boxes stamped in the past and for "
+                                   "catching up after first-frame training", read_only=True, range=(1, 1000)),
+    "catch_up_step": Param(3, "after first-frame training, track every n-th of the frames that arrived "
+                              "meanwhile until the newest is reached, so a fast target stays in the "
+                              "search window; 0 jumps straight to the newest frame", read_only=True,
+                           range=(0, 30)),
     "init_stamp_tolerance": Param(0.05, "s; an init box initialises on the buffered frame nearest its stamp "
                                         "if it is this close", range=(0.0, 10.0)),
     "publish_debug_image": Param(True, "publish ~/debug_image (frame with box, score and state) when subscribed"),
@@ -155,7 +159,8 @@ class TrackerNode(Node):
 
         self._buffer = FrameBuffer(int(self._values["frame_buffer_size"]))
         self._worker = TrackingWorker(self._make_tracker_builder(), self._publish, self._worker_error,
-                                      self._attention_wanted)
+                                      self._attention_wanted, history=self._buffer.after,
+                                      catch_up_step=int(self._values["catch_up_step"]))
         self._create_interfaces()
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._worker.start()

@@ -4,14 +4,16 @@ Camera callbacks only hand frames over (``submit``); one thread runs the tracker
 newest frame it has not seen and drops the ones that were overtaken while it was busy,
 so the output is never a queue behind the camera (NOTES.md section 6). First-frame
 training runs on the same thread, so ROS callbacks, services and parameter changes stay
-responsive while it takes seconds on a CPU. No ROS import: the node wires it to topics.
+responsive while it takes seconds on a CPU. After it, the worker catches up through the
+frames that arrived meanwhile (see ``_catch_up``). No ROS import: the node wires it to
+topics.
 """
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -36,13 +38,18 @@ class TrackingWorker:
     ``on_output`` receives an :class:`Output` for the init frame and every tracked frame
     (and for frames while idle, so consumers see the IDLE state); ``on_error`` receives
     one line per problem (bad tracker settings, missing weights, out of memory ...).
-    Both are called from the worker thread.
+    Both are called from the worker thread. ``history(index)`` gives the buffered frames
+    that arrived after frame ``index``, oldest first; ``catch_up_step`` is the stride
+    through them after an initialisation (0: jump straight to the newest frame).
     """
 
     def __init__(self, make_tracker: Callable[[], object], on_output: Callable[[Output], None],
                  on_error: Callable[[str], None], want_attention: Callable[[], bool] = lambda: False,
-                 rate_smoothing: float = 0.2):
+                 rate_smoothing: float = 0.2,
+                 history: Callable[[int], Sequence[Frame]] = lambda index: (), catch_up_step: int = 3):
         self._make_tracker = make_tracker
+        self._history = history
+        self._catch_up_step = int(catch_up_step)
         self._on_output = on_output
         self._on_error = on_error
         self._want_attention = want_attention
@@ -163,6 +170,31 @@ class TrackingWorker:
         self._state = result.state
         self._last_done = None
         self._emit(frame, result)
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Track the frames that arrived during first-frame training, ``catch_up_step``
+        apart, until the newest is at most one stride away; the newest-frame loop then
+        takes over.
+
+        Training takes about a second even in the fast profile: by the newest frame a
+        fast target has moved further than even the widened search reaches, and a lost
+        tracker does not find it again. Short strides keep each jump inside the search.
+        When the camera outruns the tracker at that stride, the stride grows to the
+        frames that arrived during the last step plus one, so the backlog still shrinks
+        every step (a tracker as slow as the paper profile's ends up jumping, as without
+        catch-up). Stops at once when a command arrives.
+        """
+        stride, newest_before = self._catch_up_step, None
+        while stride > 0 and self._running and self._command is None and self._state != TrackState.IDLE:
+            frames = [f for f in self._history(self._last_index) if f.index > self._last_index]
+            if newest_before is not None and frames:
+                stride = max(stride, frames[-1].index - newest_before + 1)
+            if len(frames) <= stride:
+                return
+            newest_before = frames[-1].index
+            within = [f for f in frames if f.index <= self._last_index + stride]
+            self._process(within[-1] if within else frames[0])
 
     def _process(self, frame: Frame) -> None:
         if self._state == TrackState.IDLE or self._tracker is None:

@@ -51,9 +51,9 @@ class FakeTracker:
 
 
 class Harness:
-    def __init__(self, tracker):
+    def __init__(self, tracker, **worker_options):
         self.tracker, self.outputs, self.errors = tracker, [], []
-        self.worker = TrackingWorker(lambda: tracker, self._out, self.errors.append)
+        self.worker = TrackingWorker(lambda: tracker, self._out, self.errors.append, **worker_options)
         self.worker.start()
 
     def _out(self, out):
@@ -134,4 +134,69 @@ def test_frames_older_than_the_init_frame_are_not_tracked():
     h.wait(lambda: h.worker.state == TrackState.TRACKING)
     h.worker.submit(numbered(6))
     h.wait(lambda: h.tracker.tracked == [6])
+    h.worker.stop()
+
+
+def test_buffer_lists_the_frames_after_an_index_oldest_first():
+    buf = FrameBuffer(4)
+    for i in range(6):
+        buf.push(frame(i))
+    assert [f.index for f in buf.after(3)] == [4, 5]
+    assert [f.index for f in buf.after(-1)] == [2, 3, 4, 5]  # 0 and 1 were pushed out
+    assert buf.after(5) == []
+
+
+def buffered(n: int) -> FrameBuffer:
+    buf = FrameBuffer(100)
+    for i in range(n):
+        buf.push(numbered(i))
+    return buf
+
+
+def test_after_init_the_worker_catches_up_through_the_backlog_in_strides():
+    buf = buffered(21)  # frames 1..20 arrived while frame 0's training ran
+    h = Harness(FakeTracker(), history=buf.after, catch_up_step=3)
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: len(h.tracker.tracked) == 6)
+    time.sleep(0.05)
+    # Every third frame, until the newest (20) is at most one stride away ...
+    assert h.tracker.tracked == [3, 6, 9, 12, 15, 18] and h.tracker.elapsed == [3] * 6
+    assert [o.frame.index for o in h.outputs] == [0, 3, 6, 9, 12, 15, 18]
+    # ... which the newest-frame loop then takes.
+    h.worker.submit(numbered(20))
+    h.wait(lambda: h.tracker.tracked[-1:] == [20])
+    assert h.tracker.elapsed[-1] == 2
+    h.worker.stop()
+
+
+def test_catch_up_strides_grow_when_the_camera_outruns_the_tracker():
+    # Three new frames arrive during every tracked one: at stride 3 the backlog would
+    # never shrink, so the stride grows to 3 + 1 and the worker still reaches the newest.
+    arrived = [20]  # frames 1..20 arrived during training
+
+    def history(index):
+        newest = arrived[0]
+        arrived[0] += 3
+        return [numbered(i) for i in range(index + 1, newest + 1)]
+
+    h = Harness(FakeTracker(), history=history, catch_up_step=3)
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    time.sleep(0.1)
+    assert h.tracker.elapsed[:2] == [3, 4] and set(h.tracker.elapsed[1:]) == {4}
+    assert len(h.tracker.tracked) < 20  # it finished, and did not track every frame
+    assert arrived[0] - 3 - h.tracker.tracked[-1] <= 4  # the newest was within a stride
+    h.worker.stop()
+
+
+def test_catch_up_step_zero_jumps_to_the_newest_frame():
+    buf = buffered(21)
+    h = Harness(FakeTracker(), history=buf.after, catch_up_step=0)
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    time.sleep(0.05)
+    assert h.tracker.tracked == []
+    h.worker.submit(numbered(20))
+    h.wait(lambda: h.tracker.tracked == [20])
+    assert h.tracker.elapsed == [20]
     h.worker.stop()
