@@ -85,7 +85,7 @@ def test_executable_runs_with_the_parameters_file_and_serves():
         future = client.call_async(GetParameters.Request(names=["lam", "image_qos", "frame_buffer_size"]))
         executor.spin_until_future_complete(future, timeout_sec=10)
         values = [parameter_value_to_python(v) for v in future.result().values]
-        assert values == [2.0, "sensor_data", 30]
+        assert values == [2.0, "sensor_data", 60]
         end = time.monotonic() + 20
         while not got and time.monotonic() < end:
             pub.publish(rgb_to_image(np.zeros((48, 64, 3), np.uint8), header_for(0)))
