@@ -62,7 +62,6 @@ class TrackingWorker:
         self._tracker = None
         self._tracker_stale = True
         self._size: Optional[tuple] = None
-        self._init_index = -1
         self._last_index = -1
         self._state = TrackState.IDLE
         self._initialising = False
@@ -165,7 +164,6 @@ class TrackingWorker:
         finally:
             self._initialising = False
         self._size = frame.image.shape[:2]
-        self._init_index = frame.index
         self._last_index = frame.index
         self._state = result.state
         self._last_done = None
@@ -187,7 +185,7 @@ class TrackingWorker:
         """
         stride, newest_before = self._catch_up_step, None
         while stride > 0 and self._running and self._command is None and self._state != TrackState.IDLE:
-            frames = [f for f in self._history(self._last_index) if f.index > self._last_index]
+            frames = list(self._history(self._last_index))
             if newest_before is not None and frames:
                 stride = max(stride, frames[-1].index - newest_before + 1)
             if len(frames) <= stride:
@@ -200,8 +198,8 @@ class TrackingWorker:
         if self._state == TrackState.IDLE or self._tracker is None:
             self._emit(frame, None)
             return
-        if frame.index <= self._init_index:
-            return  # older than the frame we initialised on
+        if frame.index <= self._last_index:
+            return  # not newer than the frame tracked last (the init frame, or a catch-up one)
         if frame.image.shape[:2] != self._size:
             (h0, w0), (h1, w1) = self._size, frame.image.shape[:2]
             self._stop_tracking()

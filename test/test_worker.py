@@ -162,7 +162,11 @@ def test_after_init_the_worker_catches_up_through_the_backlog_in_strides():
     # Every third frame, until the newest (20) is at most one stride away ...
     assert h.tracker.tracked == [3, 6, 9, 12, 15, 18] and h.tracker.elapsed == [3] * 6
     assert [o.frame.index for o in h.outputs] == [0, 3, 6, 9, 12, 15, 18]
-    # ... which the newest-frame loop then takes.
+    # A frame submitted before the catch-up overtook it is not tracked again ...
+    h.worker.submit(numbered(17))
+    time.sleep(0.05)
+    assert h.tracker.tracked[-1] == 18 and h.errors == []
+    # ... the newest is, by the newest-frame loop.
     h.worker.submit(numbered(20))
     h.wait(lambda: h.tracker.tracked[-1:] == [20])
     assert h.tracker.elapsed[-1] == 2
