@@ -18,7 +18,9 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy", "opencv-python-headless", "scipy", "pyyaml", "tqdm", "platformdirs"],
     extras_require={
-        "test": ["pytest", "rosbags"],
+        "test": ["pytest", "rosbags", "ray"],
+        # rl-tracker eval --ray ADDRESS: sequences as Ray tasks on a cluster.
+        "ray": ["ray"],
         # OpenCV's CSRT/KCF live in the contrib build, which replaces the base cv2 module:
         # uninstall opencv-python-headless first (scripts/setup_venv.sh does this).
         "eval": ["opencv-contrib-python-headless", "matplotlib"],

@@ -90,26 +90,66 @@ def cmd_weights(args) -> int:
     return 0
 
 
+def eval_overrides(args) -> dict:
+    """Our trackers' settings from ``rl-tracker eval``'s options: the ``--config`` file's
+    keys, then ``--set``, ``--device``, ``--weights``, ``--seed`` and ``--random-backbone``."""
+    from .core.config import load_yaml_mapping
+
+    overrides = dict(load_yaml_mapping(args.config)) if args.config else {}
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    for name in ("device", "weights", "seed"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if args.random_backbone:
+        overrides["allow_random_backbone"] = True
+    return overrides
+
+
 def cmd_eval(args) -> int:
     from .evaluation.harness import run_evaluation
+    from .evaluation.realtime import Mode
     from .evaluation.report import stage_profile, write_report
+    from .evaluation.trackers import parse_specs
     from .sequences import load_sequences
 
-    seqs = load_sequences(args.inputs)
+    specs = parse_specs(args.trackers, eval_overrides(args))
+    mode = Mode(args.realtime, args.slowdown)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    skipped: list = []
+    seqs = load_sequences(args.inputs, skipped)
     if args.sequences:
+        missing = sorted(set(args.sequences) - {s.name for s in seqs})
+        if missing:
+            raise ValueError(f"--sequences names {', '.join(missing)}, not among the inputs' sequences "
+                             f"({', '.join(s.name for s in seqs)})")
         seqs = [s for s in seqs if s.name in args.sequences]
-    specs = [t.strip() for t in args.trackers.split(",") if t.strip()]
-    base = _config_from_args(args)
-    # run_evaluation returns exactly these trackers on these sequences, stored or new.
-    results = run_evaluation(seqs, specs, args.out, base=base, max_frames=args.max_frames,
-                             resume=not args.rerun, progress=not args.quiet, profile=args.profile)
-    results = {name: per_seq for name, per_seq in results.items() if per_seq}
-    paths = write_report(results, args.out)
+    print(f"{len(seqs)} sequences, {mode.label}: " + ", ".join(f"{s.text} -> {s.folder(mode)}/" for s in specs))
+    for folder, reason in skipped:
+        print(f"skipped {folder}: {reason}")
+    run = run_evaluation(seqs, specs, args.out, mode=mode, max_frames=args.max_frames, resume=not args.rerun,
+                         progress=not args.quiet, profile=args.profile, jobs=args.jobs, ray_address=args.ray)
+    for note in run.notes:
+        print(f"note: {note}")
+    results = {name: per_seq for name, per_seq in run.results.items() if per_seq}
+    if not results:
+        print("error: no sequence produced results", file=sys.stderr)
+        return 1
+    notes = {"mode": mode.to_dict(), "jobs": args.jobs, "ray": args.ray, "notes": run.notes,
+             "skipped_folders": {str(f): r for f, r in skipped}, "failed_sequences": run.failed}
+    paths = write_report(results, args.out, notes)
     print((args.out / "table.md").read_text())
     if args.profile:
         print(stage_profile(results))
     print("\n".join(f"{k}: {v}" for k, v in paths.items()))
-    return 0
+    for name in run.failed:
+        print(f"FAILED: {name} (traceback above and in metrics.json)", file=sys.stderr)
+    return 1 if run.failed else 0
 
 
 def cmd_report(args) -> int:
@@ -158,13 +198,25 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, default=Path("results/eval"), help="results folder")
     e.add_argument("--sequences", nargs="*", help="only these sequence names")
     e.add_argument("--max-frames", type=int, help="frames per sequence (default: all)")
-    e.add_argument("--rerun", action="store_true", help="re-track sequences that already have results")
+    e.add_argument("--rerun", action="store_true",
+                   help="re-track sequences that already have results (needed when their configuration differs)")
+    e.add_argument("--realtime", type=float, metavar="HZ",
+                   help="real-time protocol: a camera at HZ; frames that arrive while a tracker is busy are "
+                        "skipped and each frame is scored with the newest result available when the next arrives")
+    e.add_argument("--slowdown", type=float, default=1.0, metavar="X",
+                   help="real time: multiply every measured tracker time by X (a slower computer)")
+    e.add_argument("--jobs", type=int, default=1, help="sequences in N worker processes (default 1)")
+    e.add_argument("--ray", metavar="ADDRESS",
+                   help="run the sequences as Ray tasks on the cluster at ADDRESS ('local': a Ray instance on "
+                        "this machine, loopback only); needs the ray extra, and the inputs at the same path everywhere")
     e.add_argument("--profile", action="store_true", help="record per-frame stage times of our trackers and print where the time goes")
-    e.add_argument("--config", help="base YAML config for our trackers")
-    e.add_argument("--set", action="append", metavar="KEY=VALUE")
-    e.add_argument("--weights")
-    e.add_argument("--device")
-    e.add_argument("--random-backbone", action="store_true")
+    e.add_argument("--config", help="YAML whose keys override our trackers' settings (not profile or lam: "
+                                    "those are the tracker names')")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one setting of our trackers (repeatable)")
+    e.add_argument("--weights", help="weights file or TF.js folder for our trackers")
+    e.add_argument("--device", help="our trackers' device: auto, cpu or cuda")
+    e.add_argument("--seed", type=int, help="our trackers' seed")
+    e.add_argument("--random-backbone", action="store_true", help="allow an untrained random trunk (testing only)")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -193,7 +245,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     try:
         return args.func(args)
-    except (WeightsError, ValueError, IOError, RuntimeError) as exc:
+    except (WeightsError, ValueError, IOError, RuntimeError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -97,6 +97,7 @@ class Recorder:
         self.latest = None        # the newest non-IDLE result to arrive
         self.arrival = {}         # stamp -> arrival of its first result
         self.tracking_since = {}  # stamp -> arrival of its first non-IDLE result
+        self.arrivals = []        # (arrival, msg) of every non-IDLE result, in arrival order
         self.lock = threading.Lock()
         self.node.create_subscription(TrackedObject, "tracked_object", self._on_result, 100)
         self.init_client = self.node.create_client(Initialize, "rl_tracker/initialize")
@@ -107,7 +108,9 @@ class Recorder:
             self.results.setdefault(key, []).append(msg)
             self.arrival.setdefault(key, time.monotonic())
             if msg.state != 0:
-                self.tracking_since.setdefault(key, time.monotonic())
+                now = time.monotonic()
+                self.tracking_since.setdefault(key, now)
+                self.arrivals.append((now, msg))
                 self.latest = msg
 
     def publish(self, rgb: np.ndarray, stamp: int):
@@ -206,6 +209,7 @@ def play(args) -> dict:
 
 def _play(args, source: Source, sink, out: Path) -> dict:
     sent: List[int] = []
+    published: List[float] = []  # when each frame was first published (monotonic s)
     period = 1.0 / args.rate if args.rate > 0 else 0.0
     with node_session(Path(args.params_file), list(args.param or []), out / "node.log", args.domain_id) as rec:
         t_init = None
@@ -213,6 +217,7 @@ def _play(args, source: Source, sink, out: Path) -> dict:
         for i, (rgb, stamp) in enumerate(source.frames):
             header = rec.publish(rgb, stamp)
             sent.append(stamp)
+            published.append(time.monotonic())
             if i == 0:
                 # On a loaded machine discovery may still be settling and the first frame
                 # (best effort, as cameras publish) can be lost: send it again until answered.
@@ -242,11 +247,16 @@ def _play(args, source: Source, sink, out: Path) -> dict:
             show(sink, rec, rgb, source, i)
             if i % 10 == 0:
                 print(f"frame {i}: {len(rec.results)} results so far", flush=True)
-        if period > 0:
-            _wait(lambda: rec.has(sent[-1]), args.timeout)
+        # The last frame's consumer deadline: when the next frame would have come (live), or
+        # once its result is in (lockstep).
+        end = published[-1] + period if period > 0 else None
+        _wait(lambda: rec.has(sent[-1]), args.timeout if period == 0 else max(0.0, end - time.monotonic()))
+        end = end if end is not None else time.monotonic()
         time.sleep(0.5)
-        summary = summarise(rec, sent, source, t_init, args)
-        write_outputs(rec, sent, source, summary, out)
+        init_box = np.asarray(args.box if args.box is not None else source.groundtruth[0], dtype=np.float64)
+        boxes = live_boxes(rec, published, end, init_box)
+        summary = summarise(rec, sent, boxes, source, t_init, args)
+        write_outputs(boxes, source, summary, out)
     return summary
 
 
@@ -262,25 +272,42 @@ def show(sink, rec: Recorder, rgb: np.ndarray, source: Source, i: int) -> None:
                            0.0 if m is None else m.score, STATE_NAMES[0 if m is None else m.state].lower(), gt=gt))
 
 
-def latest_boxes(rec: Recorder, sent: List[int]) -> Tuple[np.ndarray, List[int]]:
-    """For every frame sent, the box a consumer had when it arrived: that frame's result if
-    it was tracked, else the newest earlier result (NaN before the first)."""
-    boxes, states, last, last_state = [], [], np.full(4, np.nan), 0
-    for stamp in sent:
+def live_boxes(rec: Recorder, published: List[float], end: float, init_box: np.ndarray) -> np.ndarray:
+    """For every frame sent, the box a consumer had just before the next frame was
+    published (``end`` for the last): the newest tracked_object to have arrived by then,
+    whatever frame it was for; the init box before the first. The rule of the harness's
+    real-time protocol (evaluation/realtime.py), on the arrival times of the messages."""
+    from .evaluation.realtime import newest_before
+
+    with rec.lock:
+        arrivals = list(rec.arrivals)
+    return newest_before([t for t, _ in arrivals], [[m.x, m.y, m.width, m.height] for _, m in arrivals],
+                         list(published[1:]) + [end], init_box)
+
+
+def own_results(rec: Recorder, sent: List[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """The frames that got a result of their own, and that result's box (however late it came)."""
+    tracked, boxes = [], []
+    for i, stamp in enumerate(sent):
         msgs = [m for m in rec.results.get(stamp, []) if m.state != 0]
         if msgs:
-            m = msgs[-1]
-            last, last_state = np.array([m.x, m.y, m.width, m.height]), m.state
-        boxes.append(last)
-        states.append(last_state)
-    return np.array(boxes), states
+            tracked.append(i)
+            boxes.append([msgs[-1].x, msgs[-1].y, msgs[-1].width, msgs[-1].height])
+    return np.array(tracked, dtype=int), np.array(boxes, dtype=np.float64).reshape(-1, 4)
 
 
-def summarise(rec: Recorder, sent: List[int], source: Source, t_init: Optional[float], args) -> dict:
+def _scores(boxes: np.ndarray, gt: np.ndarray) -> dict:
+    from .core.boxes import iou
     from .evaluation.metrics import evaluate
 
+    s = evaluate(boxes, gt)
+    return {"auc": round(s.auc, 3), "precision20": round(s.precision20, 3),
+            "mean_iou": round(float(np.mean(iou(boxes, gt))), 3) if len(gt) else None}
+
+
+def summarise(rec: Recorder, sent: List[int], boxes: np.ndarray, source: Source, t_init: Optional[float],
+              args) -> dict:
     tracked = [rec.results[s][-1] for s in sent if s in rec.results and rec.results[s][-1].state != 0]
-    boxes, _ = latest_boxes(rec, sent)
     first_tracking = rec.tracking_since.get(sent[0]) if sent else None
     summary = {
         "source": source.name, "frames_sent": len(sent), "frames_tracked": len(tracked),
@@ -296,11 +323,16 @@ def summarise(rec: Recorder, sent: List[int], source: Source, t_init: Optional[f
     }
     if source.groundtruth is not None and len(tracked) > 1:
         gt = source.groundtruth[: len(sent)]
-        scores = evaluate(np.nan_to_num(boxes[1:], nan=0.0), gt[1:])
-        from .core.boxes import iou
-
-        summary.update(auc=round(scores.auc, 3), precision20=round(scores.precision20, 3),
-                       mean_iou=round(float(np.mean(iou(np.nan_to_num(boxes[1:]), gt[1:]))), 3))
+        # What a consumer had: every frame scored with the newest box it had before the
+        # next frame was published (before the first result: the init box).
+        summary.update(_scores(boxes, gt))
+        summary["scoring"] = ("every frame sent, scored with the newest tracked_object that had arrived "
+                              "before the next frame was published (the init box before the first)")
+        idx, own = own_results(rec, sent)
+        summary["tracked_frames_own_result"] = {
+            "frames": int(len(idx)), **_scores(own, gt[idx]),
+            "scoring": "only the frames that got a result of their own, each scored with that result "
+                       "however late it arrived (optimistic: not what a consumer had)"}
     return summary
 
 
@@ -308,10 +340,9 @@ def _q(values, q) -> Optional[float]:
     return round(float(np.percentile(values, q)), 4) if len(values) else None
 
 
-def write_outputs(rec: Recorder, sent, source: Source, summary: dict, out: Path) -> None:
+def write_outputs(boxes: np.ndarray, source: Source, summary: dict, out: Path) -> None:
     from .runner import write_boxes
 
-    boxes, _ = latest_boxes(rec, sent)
     write_boxes(out / f"{source.name}_boxes.txt", boxes)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 

@@ -6,14 +6,16 @@ Frames come out as RGB uint8 arrays (the tracker's convention); ground truth as
 from __future__ import annotations
 
 import glob as globmod
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
+log = logging.getLogger(__name__)
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -119,48 +121,61 @@ def parse_vot_lines(text: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
+#: where a VOT-layout sequence keeps its images, in the order they are looked for
+VOT_IMAGE_DIRS = ("color", "img", ".")
+
+
 def load_vot(folder) -> Sequence:
+    """``groundtruth.txt`` with the images in ``color/`` (VOT 2020+), ``img/`` or beside it."""
     folder = Path(folder)
     gt_file = folder / "groundtruth.txt"
     if not gt_file.exists():
         raise ValueError(f"{folder} is not a VOT sequence (no groundtruth.txt)")
-    img_dir = folder / "color" if (folder / "color").is_dir() else folder
-    frames = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-    if not frames:
-        raise ValueError(f"{img_dir} holds no images")
-    return Sequence(folder.name, frames, parse_vot_lines(gt_file.read_text()))
+    for sub in VOT_IMAGE_DIRS:
+        img_dir = folder / sub
+        frames = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXTS) if img_dir.is_dir() else []
+        if frames:
+            return Sequence(folder.name, frames, parse_vot_lines(gt_file.read_text()))
+    raise ValueError(f"{folder} has groundtruth.txt but no images in color/, img/ or beside it")
+
+
+def is_sequence_folder(folder: Path) -> bool:
+    return (folder / "groundtruth_rect.txt").exists() or (folder / "groundtruth.txt").exists()
 
 
 def load_sequence(folder) -> Sequence:
     """An OTB- or VOT-layout sequence folder."""
     folder = Path(folder)
-    if (folder / "img").is_dir() and (folder / "groundtruth_rect.txt").exists():
+    if (folder / "groundtruth_rect.txt").exists():
         return load_otb(folder)
     if (folder / "groundtruth.txt").exists():
         return load_vot(folder)
     raise ValueError(f"{folder} is neither an OTB sequence (img/ + groundtruth_rect.txt) "
-                     f"nor a VOT sequence (groundtruth.txt + images)")
+                     f"nor a VOT sequence (groundtruth.txt + images in color/, img/ or beside it)")
 
 
-def load_sequences(paths) -> List[Sequence]:
+def load_sequences(paths, skipped: Optional[List[Tuple[Path, str]]] = None) -> List[Sequence]:
     """Sequences from dataset roots and/or sequence folders, in the order given (a root's
-    sequences sorted by name)."""
+    sequences sorted by name). A folder named directly must be a sequence or a root; a
+    root's sub-folder that is not a sequence is skipped, and every skip is logged with
+    its reason and appended to ``skipped`` as (folder, reason)."""
     out: List[Sequence] = []
     for p in map(Path, paths):
         if not p.is_dir():
             raise ValueError(f"{p} is not a folder")
-        try:
-            out.append(load_sequence(p))
+        if is_sequence_folder(p):
+            out.append(load_sequence(p))  # named directly: a broken sequence is an error
             continue
-        except ValueError:
-            pass
-        children = [c for c in sorted(p.iterdir()) if c.is_dir()]
         found = []
-        for c in children:
+        for c in sorted(p.iterdir()):
+            if not c.is_dir():
+                continue
             try:
                 found.append(load_sequence(c))
-            except ValueError:
-                continue
+            except (ValueError, OSError) as exc:
+                log.warning("skipped %s: %s", c, exc)
+                if skipped is not None:
+                    skipped.append((c, str(exc)))
         if not found:
             raise ValueError(f"{p} is neither a sequence folder nor a dataset root holding OTB/VOT sequences")
         out.extend(found)
@@ -171,8 +186,8 @@ def open_input(spec: str) -> Sequence:
     """An OTB folder, a folder of images, a video file, or an image glob pattern."""
     p = Path(spec)
     if p.is_dir():
-        if (p / "img").is_dir() or (p / "groundtruth.txt").exists():
-            return load_sequence(p)
+        if is_sequence_folder(p) or (p / "img").is_dir():
+            return load_sequence(p) if is_sequence_folder(p) else load_otb(p)
         frames = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
         if not frames:
             raise ValueError(f"{p} holds neither img/ nor images")

@@ -18,11 +18,11 @@ ROS_WHEELS="ros-rclpy ros-rmw-fastrtps-cpp ros-std-msgs ros-sensor-msgs ros-geom
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch, scipy, yaml, tqdm, platformdirs, pytest, matplotlib, rosbags, skimage, rclpy, sensor_msgs, rl_tracker_ros; import cv2; cv2.TrackerCSRT_create" 2>/dev/null; then
+if ! .venv/bin/python -c "import torch, scipy, yaml, tqdm, platformdirs, pytest, matplotlib, rosbags, skimage, ray, rclpy, sensor_msgs, rl_tracker_ros; import cv2; cv2.TrackerCSRT_create" 2>/dev/null; then
   pip_install torch==2.13.0
   # shellcheck disable=SC2086
   pip_install $ROS_WHEELS
-  pip_install -e ".[test,eval,demo]"
+  pip_install -e ".[test,eval,demo,ray]"
   # The contrib build (CSRT, KCF) and the base build both provide cv2; keep only contrib.
   if .venv/bin/pip show opencv-python-headless >/dev/null 2>&1; then
     version=$(.venv/bin/pip show opencv-contrib-python-headless | sed -n 's/^Version: //p')

@@ -74,3 +74,24 @@ def test_demo_end_to_end_through_the_node_process(tmp_path):
     while cap.read()[0]:
         n += 1
     assert n == 5 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
+
+
+def test_live_scoring_credits_each_frame_with_what_a_consumer_had():
+    """Frames published at 0, 1, 2, 3 s (then the end at 4 s); results arrive late:
+    frame 0's at 1.5 s, frame 1's at 1.6 s and frame 3's at 3.0 s exactly."""
+    import threading
+    from types import SimpleNamespace
+
+    from rl_tracker_ros.demo import live_boxes, own_results
+
+    def msg(x, stamp):
+        return SimpleNamespace(x=x, y=0.0, width=5.0, height=5.0, state=1, stamp=stamp)
+
+    rec = SimpleNamespace(lock=threading.Lock(), arrivals=[(1.5, msg(10, 0)), (1.6, msg(11, 1)), (3.0, msg(13, 3))],
+                          results={0: [msg(10, 0)], 1: [msg(11, 1)], 3: [msg(13, 3)]})
+    boxes = live_boxes(rec, [0.0, 1.0, 2.0, 3.0], 4.0, np.array([99.0, 0, 5, 5]))
+    # frame 0: by 1.0 s nothing had arrived -> the init box; frame 1: by 2.0 s, frame 1's
+    # result; frame 2: by 3.0 s, frame 3's result (a result at the deadline counts); frame 3: same.
+    assert boxes[:, 0].tolist() == [99, 11, 13, 13]
+    idx, own = own_results(rec, [0, 1, 2, 3])
+    assert idx.tolist() == [0, 1, 3] and own[:, 0].tolist() == [10, 11, 13]

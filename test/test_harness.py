@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rl_tracker_ros.evaluation import trackers as T
-from rl_tracker_ros.evaluation.harness import run_evaluation
+from rl_tracker_ros.evaluation.harness import ResumeMismatch, run_evaluation
 from rl_tracker_ros.evaluation.report import load_results, markdown_table, write_report
 from rl_tracker_ros.sequences import load_sequences, parse_vot_lines, polygon_to_box
 
@@ -45,17 +45,46 @@ def _write_vot(folder, n=5):
     return gt
 
 
-def test_load_sequences_from_roots_and_folders(tmp_path):
+def test_load_sequences_from_roots_and_folders(tmp_path, caplog):
     gt = _write_otb(tmp_path / "root" / "A", tab=True)
     _write_vot(tmp_path / "root" / "B")
     (tmp_path / "root" / "notes").mkdir()
-    seqs = load_sequences([tmp_path / "root"])
+    skipped = []
+    seqs = load_sequences([tmp_path / "root"], skipped)
     assert [s.name for s in seqs] == ["A", "B"]
     np.testing.assert_allclose(seqs[0].groundtruth, gt)
     assert np.isnan(seqs[1].groundtruth[2]).all()
     assert [s.name for s in load_sequences([tmp_path / "root" / "B"])] == ["B"]
     with pytest.raises(ValueError, match="neither"):
         load_sequences([tmp_path / "root" / "notes"])
+    # Nothing is left out silently: the folder that is not a sequence is reported.
+    assert [(p.name, "neither" in why) for p, why in skipped] == [("notes", True)]
+    assert "skipped" in caplog.text and "notes" in caplog.text
+
+
+def test_vot_layouts_img_color_and_beside(tmp_path):
+    """VOT sequences keep their images in color/, img/ or beside groundtruth.txt."""
+    for sub in ("color", "img", "."):
+        folder = tmp_path / "root" / f"seq_{sub.strip('.') or 'beside'}"
+        gt = _write_vot(folder)
+        if sub != "color":
+            for p in sorted((folder / "color").iterdir()):
+                (folder / sub).mkdir(exist_ok=True)
+                p.rename(folder / sub / p.name)
+            (folder / "color").rmdir()
+        (seq,) = load_sequences([folder])  # named directly
+        assert len(seq) == 5 and seq.frames[0].parent.name == (sub if sub != "." else folder.name)
+        np.testing.assert_allclose(seq.groundtruth[0], gt[0])
+    skipped = []
+    assert [s.name for s in load_sequences([tmp_path / "root"], skipped)] == ["seq_beside", "seq_color", "seq_img"]
+    assert skipped == []
+    # A sequence folder without images is refused when named and reported when in a root.
+    (tmp_path / "root" / "empty").mkdir()
+    (tmp_path / "root" / "empty" / "groundtruth.txt").write_text("1,1,5,5\n")
+    with pytest.raises(ValueError, match="no images in color/, img/ or beside it"):
+        load_sequences([tmp_path / "root" / "empty"])
+    load_sequences([tmp_path / "root"], skipped)
+    assert [p.name for p, _ in skipped] == ["empty"]
 
 
 class Oracle(T.EvalTracker):
@@ -68,65 +97,138 @@ class Oracle(T.EvalTracker):
     def init(self, frame, box):
         self.i = 0
 
-    def update(self, frame):
-        self.i += 1
+    def update(self, frame, elapsed=1):
+        self.i += elapsed
         self.stages = {"features": 0.001}
         return self.gt[self.i] + [self.shift, 0, 0, 0]
 
 
-def test_interleaved_run_metrics_resume_and_report(tmp_path, monkeypatch):
+def test_interleaved_run_metrics_resume_and_report(tmp_path):
     gt = _write_otb(tmp_path / "data" / "S", n=6)
     seqs = load_sequences([tmp_path / "data"])
     calls = []
 
-    def fake_make(spec, base=None, trunks=None):
-        calls.append(spec)
-        return Oracle(spec, gt, {"exact": 0, "off": 100}[spec])
+    def fake_make(spec, trunks=None):
+        calls.append(spec.text)
+        return Oracle(spec.text, gt, {"kcf": 0, "mil": 100}[spec.text])
 
-    monkeypatch.setattr("rl_tracker_ros.evaluation.harness.make_tracker", fake_make)
-    res = run_evaluation(seqs, ["exact", "off"], tmp_path / "out", progress=False)
-    assert res["exact"]["S"]["auc"] == pytest.approx(20 / 21) and res["exact"]["S"]["precision20"] == 1.0
-    assert res["off"]["S"]["auc"] == pytest.approx(1 / 6 * 20 / 21)  # only the init frame overlaps
-    assert res["exact"]["S"]["stage_time_s"]["features"] == pytest.approx(0.005)
-    boxes = np.loadtxt(tmp_path / "out" / "exact" / "S.txt", delimiter=",")
+    specs = T.parse_specs("kcf,mil")
+    res = run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make).results
+    assert res["kcf"]["S"]["auc"] == pytest.approx(20 / 21) and res["kcf"]["S"]["precision20"] == 1.0
+    assert res["mil"]["S"]["auc"] == pytest.approx(1 / 6 * 20 / 21)  # only the init frame overlaps
+    assert res["kcf"]["S"]["stage_time_s"]["features"] == pytest.approx(0.005)
+    assert res["kcf"]["S"]["frames_processed"] == 6 and res["kcf"]["S"]["frames_skipped"] == 0
+    boxes = np.loadtxt(tmp_path / "out" / "kcf" / "S.txt", delimiter=",")
     np.testing.assert_allclose(boxes, gt)
     # A second run reads the stored results instead of tracking again.
     calls.clear()
-    run_evaluation(seqs, ["exact", "off"], tmp_path / "out", progress=False)
+    run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make)
     assert calls == []
     # Reports: json, markdown, two plots; comparison across runs without tracking.
     results = load_results([tmp_path / "out"])
     paths = write_report(results, tmp_path / "report")
     assert all(p.exists() for p in paths.values())
     table = (tmp_path / "report" / "table.md").read_text()
-    assert "| exact | 0.952 / 1.000 |" in table
-    assert json.loads(paths["metrics"].read_text())["summary"]["exact"]["sequences"] == 1
+    assert "| kcf | offline | 0.952 / 1.000 |" in table
+    assert json.loads(paths["metrics"].read_text())["summary"]["kcf"]["sequences"] == 1
     import shutil
 
     shutil.copytree(tmp_path / "out", tmp_path / "out2")
     both = load_results([tmp_path / "out", tmp_path / "out2"])
-    assert set(both) == {"out/exact", "out2/exact", "out/off", "out2/off"}
-    assert "out2/exact" in markdown_table(both)
+    assert set(both) == {"out/kcf", "out2/kcf", "out/mil", "out2/mil"}
+    table = markdown_table(both)
+    assert "out2/kcf" in table
+    assert "| kcf | 2 | 0.952 ± 0.000 (0.952–0.952) | 1.000 ± 0.000 |" in table  # over repeated runs
+    assert "Over repeated runs" not in markdown_table(results)
+
+
+def test_a_failing_sequence_is_reported_and_the_others_still_run(tmp_path):
+    _write_otb(tmp_path / "data" / "A", n=4)
+    gt = _write_otb(tmp_path / "data" / "B", n=4)
+    seqs = load_sequences([tmp_path / "data"])
+
+    def fake_make(spec, trunks=None):
+        return Oracle(spec.text, gt, 0)
+
+    seqs[0].groundtruth[:] = np.nan  # A has no valid box to start from
+    run = run_evaluation(seqs, T.parse_specs("kcf"), tmp_path / "out", progress=False, tracker_factory=fake_make)
+    assert set(run.failed) == {"A"} and "no valid ground-truth box" in run.failed["A"]
+    assert "Traceback" in run.failed["A"]
+    assert set(run.results["kcf"]) == {"B"}
 
 
 def test_tracker_specs():
-    assert T.dat_config("dat").lam == 5.0 and T.dat_config("dat-lambda0").lam == 0.0
-    assert T.folder_name("dat") == "dat-lambda5" and T.folder_name("dat-lambda0") == "dat-lambda0"
+    assert T.TrackerSpec("dat").config().lam == 5.0 and T.TrackerSpec("dat-lambda0").config().lam == 0.0
+    assert T.TrackerSpec("dat").folder() == "dat-lambda5" and T.TrackerSpec("dat-lambda0").folder() == "dat-lambda0"
     with pytest.raises(ValueError, match="unknown tracker"):
-        T.dat_config("siamfc")
-    fast = T.dat_config("dat-fast", T.TrackerConfig(device="cpu"))
-    assert fast.profile == "fast" and fast.feature_mode == "region" and fast.device == "cpu"
-    assert T.dat_config("dat-fast-lambda1").lam == 1.0
-    assert T.folder_name("dat-fast") == f"dat-fast-lambda{fast.lam:g}"
-    assert T.folder_name("dat-fast-lambda1") == "dat-fast-lambda1"
+        T.parse_specs("siamfc")
+    (fast,) = T.parse_specs("dat-fast", {"device": "cpu"})
+    cfg = fast.config()
+    assert cfg.profile == "fast" and cfg.feature_mode == "region" and cfg.device == "cpu"
+    assert fast.folder() == f"dat-fast-lambda{cfg.lam:g}+device=cpu"
+    assert T.TrackerSpec("dat-fast-lambda1").config().lam == 1.0
+    assert T.TrackerSpec("dat-fast").folder() == f"dat-fast-lambda{cfg.lam:g}"
+    assert T.TrackerSpec("dat-fast-lambda1").folder() == "dat-fast-lambda1"
+    with pytest.raises(ValueError, match="same tracker twice"):
+        T.parse_specs("dat,dat-lambda5")
+
+
+def test_every_override_applies_and_names_its_folder(tmp_path):
+    # An override equal to the paper default is not dropped on a preset.
+    (crops,) = T.parse_specs("dat-fast", {"feature_mode": "crops"})
+    assert crops.config().feature_mode == "crops" and crops.config().profile == "fast"
+    assert crops.folder() == "dat-fast-lambda0+feature_mode=crops"
+    assert crops.folder() != T.TrackerSpec("dat-fast").folder()
+    # An override that changes nothing names the same folder (same config, same results).
+    (noop,) = T.parse_specs("dat-fast", {"feature_mode": "region"})
+    assert noop.folder() == "dat-fast-lambda0" and noop.record() == T.TrackerSpec("dat-fast").record()
+    # dat@config.yaml gets the overrides too.
+    yml = tmp_path / "tiny.yaml"
+    yml.write_text("profile: fast\nn_samples: 32\n")
+    (mine,) = T.parse_specs(f"dat@{yml}", {"device": "cpu", "allow_random_backbone": True, "weights": "/w",
+                                           "n_samples": 48})
+    cfg = mine.config()
+    assert (cfg.device, cfg.allow_random_backbone, cfg.weights, cfg.n_samples, cfg.profile) == \
+        ("cpu", True, "/w", 48, "fast")
+    assert mine.folder().startswith("dat-tiny+")
+    assert mine.record()["config"]["n_samples"] == 48
+    # Long or path-like overrides are named by a digest, never by an unsafe folder name.
+    assert "/" not in mine.folder()
+    # lam and profile come from the tracker name, not from overrides.
+    with pytest.raises(ValueError, match="set by the tracker name"):
+        T.parse_specs("dat-lambda0", {"lam": 5})
+    with pytest.raises(ValueError, match="unknown tracker config keys"):
+        T.parse_specs("dat", {"no_such_key": 1})
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    gt = _write_otb(tmp_path / "data" / "S", n=4)
+    seqs = load_sequences([tmp_path / "data"])
+
+    def fake_make(spec, trunks=None):
+        return Oracle(spec.text, gt, 0)
+
+    yml = tmp_path / "mine.yaml"
+    yml.write_text("n_samples: 64\n")
+    specs = T.parse_specs(f"dat@{yml}")
+    run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make)
+    yml.write_text("n_samples: 128\n")  # same name and folder, other settings
+    specs = T.parse_specs(f"dat@{yml}")
+    with pytest.raises(ResumeMismatch, match=r"n_samples: stored 64, asked 128.*--rerun"):
+        run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make)
+    run_evaluation(seqs, specs, tmp_path / "out", resume=False, progress=False, tracker_factory=fake_make)
+    stored = json.loads((tmp_path / "out" / "dat-mine" / "S.json").read_text())
+    assert stored["tracker"]["config"]["n_samples"] == 128
+    # A result that records no configuration (an older version's) is not trusted either.
+    del stored["tracker"]
+    (tmp_path / "out" / "dat-mine" / "S.json").write_text(json.dumps(stored))
+    with pytest.raises(ResumeMismatch, match="records no tracker configuration"):
+        run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make)
 
 
 @pytest.mark.parametrize("name", ["csrt", "kcf", "mil"])
 def test_opencv_trackers_follow_a_moving_square(name):
-    try:
-        tr = T.make_tracker(name)
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
+    tr = T.make_tracker(T.TrackerSpec(name))  # the set-up installs opencv-contrib: no skip
     frames, gt = synthetic_sequence(n=8)
     tr.init(frames[0], gt[0])
     from rl_tracker_ros.core.boxes import iou

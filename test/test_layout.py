@@ -24,3 +24,21 @@ def test_the_node_module_is_seen_by_the_rule():
     """The regex must catch the ROS imports that node.py really has (the rule can fail)."""
     assert ROS.search((PKG / "node.py").read_text())
     assert ROS.search("from .msg import TrackedObject\n") and ROS.search("import diagnostic_msgs.msg\n")
+
+
+def test_missing_shared_data_fails_under_ci_and_skips_elsewhere(tmp_path, monkeypatch):
+    import pytest
+    from _pytest.outcomes import Failed
+
+    from conftest import needs_shared
+
+    def body():
+        return "ran"
+
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(Failed, match="CI is set"):
+        needs_shared(tmp_path / "absent")(body)()
+    assert needs_shared(tmp_path)(body)() == "ran"
+    monkeypatch.delenv("CI")
+    mark = needs_shared(tmp_path / "absent")
+    assert mark.mark.name == "skip"

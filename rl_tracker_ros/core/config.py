@@ -185,15 +185,21 @@ class TrackerConfig:
     @classmethod
     def from_yaml(cls, path: Union[str, Path], **overrides: Any) -> "TrackerConfig":
         """Load a YAML mapping of field names to values, then apply ``overrides``."""
-        text = Path(path).read_text()
-        data = yaml.safe_load(text) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
-        data = data.get("tracker", data)  # allow a top-level 'tracker:' section
-        return cls.from_dict({**data, **overrides})
+        return cls.from_dict({**load_yaml_mapping(path), **overrides})
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def load_yaml_mapping(path: Union[str, Path]) -> Dict[str, Any]:
+    """A YAML file's mapping of config keys (a top-level ``tracker:`` section is allowed)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    data = data.get("tracker", data)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: its tracker section is not a mapping")
+    return data
 
 
 #: Named presets; each is a set of overrides of the paper defaults above.

@@ -32,13 +32,32 @@ def load_results(dirs: List[Path], trackers: Optional[List[str]] = None) -> Resu
     return out
 
 
+def mode_of(scores: dict) -> dict:
+    """The mode a result was made in; results older than real-time runs are offline."""
+    return scores.get("mode") or {"kind": "offline", "rate_hz": None, "slowdown": 1.0}
+
+
+def mode_label(mode: dict) -> str:
+    if mode.get("kind") != "realtime":
+        return "offline"
+    slow = mode.get("slowdown", 1.0)
+    return f"{mode['rate_hz']:g} Hz" + ("" if slow == 1.0 else f" x{slow:g}")
+
+
 def summary(results: Results) -> Dict[str, dict]:
     """Per tracker: mean AUC, precision@20, centre error, success@0.5 over its sequences
-    (the OTB overall score: each sequence weighs the same), mean fps, mean curves."""
+    (the OTB overall score: each sequence weighs the same), mean fps, mean curves, its
+    mode, and in real time the frames processed and skipped (summed)."""
     out = {}
     for name, seqs in results.items():
         vals = list(seqs.values())
+        modes = {mode_label(mode_of(v)) for v in vals}
+        if len(modes) > 1:
+            raise ValueError(f"{name} mixes results of several modes ({', '.join(sorted(modes))})")
         out[name] = {
+            "mode": modes.pop(),
+            "frames_processed": sum(v.get("frames_processed", v["frames"]) for v in vals),
+            "frames_skipped": sum(v.get("frames_skipped", 0) for v in vals),
             "sequences": len(vals),
             "auc": float(np.mean([v["auc"] for v in vals])),
             "precision20": float(np.mean([v["precision20"] for v in vals])),
@@ -55,8 +74,8 @@ def summary(results: Results) -> Dict[str, dict]:
 def markdown_table(results: Results) -> str:
     seq_names = sorted({s for seqs in results.values() for s in seqs})
     summ = summary(results)
-    head = "| tracker | " + " | ".join(seq_names) + " | mean AUC / P@20 | FPS | init s |"
-    lines = [head, "|" + "---|" * (len(seq_names) + 4)]
+    head = "| tracker | mode | " + " | ".join(seq_names) + " | mean AUC / P@20 | FPS | init s | processed / skipped |"
+    lines = [head, "|" + "---|" * (len(seq_names) + 6)]
     for name in sorted(results, key=lambda n: -summ[n]["auc"]):
         cells = []
         for s in seq_names:
@@ -64,12 +83,92 @@ def markdown_table(results: Results) -> str:
             cells.append(f"{v['auc']:.3f} / {v['precision20']:.3f}" if v else "–")
         m = summ[name]
         partial = "" if m["sequences"] == len(seq_names) else f" ({m['sequences']} seq)"
-        lines.append(f"| {name} | " + " | ".join(cells) +
-                     f" | **{m['auc']:.3f} / {m['precision20']:.3f}**{partial} | {m['fps']:.2f} | {m['init_time_s']:.2f} |")
+        lines.append(f"| {name} | {m['mode']} | " + " | ".join(cells) +
+                     f" | **{m['auc']:.3f} / {m['precision20']:.3f}**{partial} | {m['fps']:.2f} | "
+                     f"{m['init_time_s']:.2f} | {m['frames_processed']} / {m['frames_skipped']} |")
     lines.append("")
     lines.append("Cells: success AUC / precision@20 px (OTB one-pass evaluation). FPS: tracker time only, "
-                 "first frame excluded; init s: first-frame initialisation.")
+                 "first frame excluded; init s: first-frame initialisation. Mode: offline (every frame "
+                 "handed over and waited for) or real time at a camera rate (every frame scored with the "
+                 "newest result available when the next frame arrived; frames that came while the tracker "
+                 "was busy are skipped). Processed / skipped: frames, summed over the sequences.")
+    for extra in (side_by_side(results), over_runs(results)):
+        if extra:
+            lines += ["", extra]
     return "\n".join(lines)
+
+
+def over_runs(results: Results) -> str:
+    """When the same tracker folder comes from several result dirs (repeated runs, seeds),
+    its mean AUC and P@20 over those runs with their spread (sample standard deviation,
+    and min to max); empty when no tracker was run more than once."""
+    summ = summary(results)
+    groups: Dict[str, List[str]] = {}
+    for label in summ:
+        groups.setdefault(label.split("/", 1)[-1], []).append(label)
+    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    if not groups:
+        return ""
+    lines = ["Over repeated runs (the same tracker folder in several result dirs):", "",
+             "| tracker | runs | mean AUC ± sd (min–max) | mean P@20 ± sd |", "|---|---|---|---|"]
+    for name in sorted(groups, key=lambda n: -np.mean([summ[x]["auc"] for x in groups[n]])):
+        auc = np.array([summ[x]["auc"] for x in groups[name]])
+        p20 = np.array([summ[x]["precision20"] for x in groups[name]])
+        lines.append(f"| {name} | {len(auc)} | {auc.mean():.3f} ± {auc.std(ddof=1):.3f} "
+                     f"({auc.min():.3f}–{auc.max():.3f}) | {p20.mean():.3f} ± {p20.std(ddof=1):.3f} |")
+    return "\n".join(lines)
+
+
+def base_name(label: str) -> str:
+    """A result folder's tracker without the run dir and mode (``run1/dat-fast-lambda0@30hz``
+    -> ``dat-fast-lambda0``)."""
+    return label.split("/", 1)[-1].split("@", 1)[0]
+
+
+def side_by_side(results: Results) -> str:
+    """Offline and real-time results of the same trackers in one table: mean AUC / P@20
+    (over the runs when several dirs hold the tracker, with the AUC's spread) and, in real
+    time, the share of frames processed; empty when there is only one mode."""
+    summ = summary(results)
+    modes = sorted({m["mode"] for m in summ.values()}, key=lambda m: (m != "offline", m))
+    if len(modes) < 2:
+        return ""
+    rows: Dict[str, Dict[str, List[dict]]] = {}
+    for name, m in summ.items():
+        rows.setdefault(base_name(name), {}).setdefault(m["mode"], []).append(m)
+    head = "| tracker | " + " | ".join(f"{m} AUC / P@20" for m in modes) + " |"
+    lines = ["Offline and real time side by side (mean over the sequences; over the runs where there are several):",
+             "", head, "|" + "---|" * (len(modes) + 1)]
+
+    def best(name):
+        return -max(np.mean([v["auc"] for v in runs]) for runs in rows[name].values())
+
+    for name in sorted(rows, key=best):
+        cells = []
+        for mode in modes:
+            runs = rows[name].get(mode)
+            if not runs:
+                cells.append("–")
+                continue
+            auc = np.array([v["auc"] for v in runs])
+            cell = f"{auc.mean():.3f} / {np.mean([v['precision20'] for v in runs]):.3f}"
+            if len(runs) > 1:
+                cell += f" (± {auc.std(ddof=1):.3f}, {len(runs)} runs)"
+            if mode != "offline":
+                processed = sum(v["frames_processed"] for v in runs)
+                frames = processed + sum(v["frames_skipped"] for v in runs)
+                cell += f" [{_share(processed, frames)} of frames processed]"
+            seqs = {v["sequences"] for v in runs}
+            if len(seqs) > 1 or seqs != {max(v["sequences"] for r in rows[name].values() for v in r)}:
+                cell += f" ({'/'.join(str(n) for n in sorted(seqs))} seq)"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _share(part: int, whole: int) -> str:
+    pct = 100.0 * part / max(whole, 1)
+    return f"{pct:.0f}%" if pct >= 10 else f"{pct:.1f}%"
 
 
 def plot_curves(results: Results, out_dir: Path) -> List[Path]:
@@ -103,11 +202,13 @@ def plot_curves(results: Results, out_dir: Path) -> List[Path]:
     return paths
 
 
-def write_report(results: Results, out_dir: Path) -> Dict[str, Path]:
-    """metrics.json, table.md, success.png and precision.png in ``out_dir``."""
+def write_report(results: Results, out_dir: Path, notes: Optional[dict] = None) -> Dict[str, Path]:
+    """metrics.json (with ``notes``: skipped or failed sequences, how the run was made),
+    table.md, success.png and precision.png in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps({"summary": summary(results), "sequences": results}, indent=1))
+    (out_dir / "metrics.json").write_text(json.dumps({"summary": summary(results), "sequences": results,
+                                                      **(notes or {})}, indent=1))
     (out_dir / "table.md").write_text(markdown_table(results) + "\n")
     success, precision = plot_curves(results, out_dir)
     return {"metrics": out_dir / "metrics.json", "table": out_dir / "table.md", "success": success,

@@ -1,0 +1,164 @@
+"""The real-time protocol, replayed on hand-computed schedules with a fake tracker and a
+fake clock (no sleeping): which frames are taken, with which ``elapsed``, and which box
+each frame is credited with."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from rl_tracker_ros.evaluation.harness import run_evaluation, track_sequence
+from rl_tracker_ros.evaluation.metrics import evaluate
+from rl_tracker_ros.evaluation.realtime import Mode, newest_before
+from rl_tracker_ros.evaluation.trackers import EvalTracker, TrackerSpec
+from rl_tracker_ros.sequences import Sequence, load_sequences
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class Scripted(EvalTracker):
+    """Takes ``durations[0]`` s to initialise and ``durations[k]`` s for its k-th update;
+    reports box (v, 0, 10, 10) for a frame filled with value v, and logs its calls."""
+
+    def __init__(self, name, clock, durations):
+        self.name, self.clock, self.durations = name, clock, list(durations)
+        self.calls = []  # (frame value, elapsed)
+        self.stages = {}
+
+    def init(self, frame, box):
+        self.clock.now += self.durations.pop(0)
+
+    def update(self, frame, elapsed=1):
+        self.calls.append((int(frame[0, 0, 0]), elapsed))
+        self.clock.now += self.durations.pop(0)
+        return np.array([frame[0, 0, 0], 0, 10, 10], dtype=np.float64)
+
+
+class Frames(Sequence):
+    """An in-memory sequence: frame i is filled with the value i."""
+
+    def __init__(self, n, gt=None):
+        super().__init__("fake", [])
+        self.n = n
+        self.groundtruth = gt if gt is not None else np.tile([0.0, 0, 10, 10], (n, 1))
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield np.full((4, 4, 3), i, np.uint8)
+
+
+def _run(n, durations, mode, name="scripted"):
+    clock = FakeClock()
+    trackers = {}
+
+    def factory(spec, trunks):
+        trackers[spec.text] = Scripted(spec.text, clock, durations)
+        return trackers[spec.text]
+
+    out = track_sequence(Frames(n), [TrackerSpec("csrt")], mode, {}, clock=clock, tracker_factory=factory)
+    (result,) = out.values()
+    return result, trackers["csrt"]
+
+
+def test_hand_computed_schedule_at_10_hz():
+    # Camera at 10 Hz: frame i arrives at i / 10 s. Durations: init 0.25 s, then six updates.
+    #  free 0.25 -> newest frame 2 (elapsed 2), done 0.30
+    #  free 0.30 -> frame 3 just arrived (elapsed 1), done 0.45
+    #  free 0.45 -> frame 4 (elapsed 1), done 0.47
+    #  free 0.47 -> nothing new: waits for frame 5 at 0.50, done 0.60 (exactly one interval)
+    #  free 0.60 -> frame 6, done 0.91
+    #  free 0.91 -> newest frame 9 (elapsed 3), done 0.92
+    res, tr = _run(10, [0.25, 0.05, 0.15, 0.02, 0.10, 0.31, 0.01], Mode(10.0))
+    assert tr.calls == [(2, 2), (3, 1), (4, 1), (5, 1), (6, 1), (9, 3)]
+    # Frame i is credited with the newest result available at (i + 1) / 10 s.
+    credited = [b[0] for b in res["boxes"]]
+    init = 0.0  # the init box's x
+    assert credited == [init, init, 2, 2, 4, 5, 5, 5, 5, 9]
+    s = res["scores"]
+    assert (s["frames_processed"], s["frames_skipped"]) == (7, 3)
+    assert s["first_result_frame"] == 2 and s["init_done_s"] == pytest.approx(0.25)
+    assert s["elapsed_max"] == 3 and s["mode"] == {"kind": "realtime", "rate_hz": 10.0, "slowdown": 1.0}
+    assert s["init_time_s"] == pytest.approx(0.25)
+
+
+def test_slowdown_multiplies_every_measured_time():
+    # The same calls at slowdown 2: init ends at 0.5 s -> newest frame 5; the update takes
+    # 0.1 s -> done 0.6 (counts for frame 5); then frame 6 (0.3 s -> 0.9) and frame 9.
+    res, tr = _run(10, [0.25, 0.05, 0.15, 0.01], Mode(10.0, slowdown=2.0))
+    assert tr.calls == [(5, 5), (6, 1), (9, 3)]
+    assert [b[0] for b in res["boxes"]] == [0, 0, 0, 0, 0, 5, 5, 5, 6, 9]
+
+
+def test_the_init_box_is_held_until_the_first_result():
+    # Initialisation outlasts the clip: no frame is ever tracked; every frame holds the init box.
+    res, tr = _run(5, [0.55], Mode(10.0))
+    assert tr.calls == []
+    assert res["scores"]["frames_processed"] == 1 and res["scores"]["frames_skipped"] == 4
+    assert res["scores"]["first_result_frame"] is None
+    np.testing.assert_array_equal(res["boxes"], np.tile([0, 0, 10, 10], (5, 1)))
+
+
+def test_a_tracker_faster_than_the_camera_scores_exactly_as_offline():
+    n = 12
+    gt = np.array([[i, 0, 10, 10] for i in range(n)], dtype=np.float64)
+    rt, tr = _run(n, [0.03] + [0.0333] * (n - 1), Mode(30.0))
+    off, _ = _run(n, [5.0] + [2.0] * (n - 1), Mode())
+    assert tr.calls == [(i, 1) for i in range(1, n)]
+    np.testing.assert_array_equal(rt["boxes"], off["boxes"])
+    assert [b[0] for b in off["boxes"]] == list(range(n))
+    a, b = evaluate(np.array(rt["boxes"]), gt), evaluate(np.array(off["boxes"]), gt)
+    assert a.auc == b.auc == pytest.approx(1.0 * 20 / 21)
+    assert rt["scores"]["frames_skipped"] == 0 and off["scores"]["mode"]["kind"] == "offline"
+
+
+def test_newest_before():
+    init = np.array([9, 9, 9, 9.0])
+    boxes = [np.full(4, 1.0), np.full(4, 2.0)]
+    got = newest_before([0.1, 0.3], boxes, [0.05, 0.1, 0.2, 0.3, 1.0], init)
+    assert got[:, 0].tolist() == [9, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match="time order"):
+        newest_before([0.3, 0.1], boxes, [1.0], init)
+
+
+def test_mode_validation_and_names():
+    assert Mode().suffix == "" and Mode(30).suffix == "@30hz" and Mode(30, 2.5).suffix == "@30hz-x2.5"
+    for bad in (dict(rate_hz=0), dict(rate_hz=float("nan")), dict(rate_hz=30, slowdown=0), dict(slowdown=2)):
+        with pytest.raises(ValueError):
+            Mode(**bad)
+
+
+def _write_clip(folder, n=8):
+    (folder / "img").mkdir(parents=True)
+    for i in range(n):
+        cv2.imwrite(str(folder / "img" / f"{i + 1:04d}.png"), np.full((8, 8, 3), i, np.uint8))
+    (folder / "groundtruth_rect.txt").write_text("\n".join(f"{i + 1},1,10,10" for i in range(n)) + "\n")
+
+
+def test_run_evaluation_stores_the_mode_and_counts_in_its_own_folder(tmp_path):
+    _write_clip(tmp_path / "data" / "clip")
+    seqs = load_sequences([tmp_path / "data"])
+    clock = FakeClock()
+
+    def factory(spec, trunks):  # init 0.05 s, then 0.05 s a frame: every other frame at 30 Hz
+        return Scripted(spec.text, clock, [0.05] + [0.05] * 20)
+
+    run = run_evaluation(seqs, [TrackerSpec("kcf")], tmp_path / "out", mode=Mode(30.0), progress=False,
+                         clock=clock, tracker_factory=factory)
+    stored = json.loads((tmp_path / "out" / "kcf@30hz" / "clip.json").read_text())
+    assert stored["mode"]["rate_hz"] == 30.0 and stored["tracker"]["name"] == "kcf"
+    assert stored["frames_processed"] + stored["frames_skipped"] == 8
+    assert stored["frames_skipped"] > 0
+    assert run.results["kcf@30hz"]["clip"]["auc"] == stored["auc"]
+    boxes = np.loadtxt(tmp_path / "out" / "kcf@30hz" / "clip.txt", delimiter=",")
+    assert len(boxes) == 8
+    # The AUC stored equals an independent scoring of the boxes written.
+    assert evaluate(boxes, seqs[0].groundtruth).auc == pytest.approx(stored["auc"], abs=1e-9)
