@@ -132,15 +132,18 @@ def cmd_eval(args) -> int:
     print(f"{len(seqs)} sequences, {mode.label}: " + ", ".join(f"{s.text} -> {s.folder(mode)}/" for s in specs))
     for folder, reason in skipped:
         print(f"skipped {folder}: {reason}")
+    opencv_threads = None if args.opencv_threads < 0 else args.opencv_threads
     run = run_evaluation(seqs, specs, args.out, mode=mode, max_frames=args.max_frames, resume=not args.rerun,
-                         progress=not args.quiet, profile=args.profile, jobs=args.jobs, ray_address=args.ray)
+                         progress=not args.quiet, profile=args.profile, jobs=args.jobs, ray_address=args.ray,
+                         opencv_threads=opencv_threads)
     for note in run.notes:
         print(f"note: {note}")
     results = {name: per_seq for name, per_seq in run.results.items() if per_seq}
     if not results:
         print("error: no sequence produced results", file=sys.stderr)
         return 1
-    notes = {"mode": mode.to_dict(), "jobs": args.jobs, "ray": args.ray, "notes": run.notes,
+    notes = {"mode": mode.to_dict(), "jobs": args.jobs, "ray": args.ray, "opencv_threads": opencv_threads,
+             "notes": run.notes,
              "skipped_folders": {str(f): r for f, r in skipped}, "failed_sequences": run.failed}
     paths = write_report(results, args.out, notes)
     print((args.out / "table.md").read_text())
@@ -206,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--slowdown", type=float, default=1.0, metavar="X",
                    help="real time: multiply every measured tracker time by X (a slower computer)")
     e.add_argument("--jobs", type=int, default=1, help="sequences in N worker processes (default 1)")
+    e.add_argument("--opencv-threads", type=int, default=1, metavar="N",
+                   help="OpenCV's thread pool during the run (default 1: its idle pool slowed the other "
+                        "trackers' calls on a small CPU; -1: OpenCV's default)")
     e.add_argument("--ray", metavar="ADDRESS",
                    help="run the sequences as Ray tasks on the cluster at ADDRESS ('local': a Ray instance on "
                         "this machine, loopback only); needs the ray extra, and the inputs at the same path everywhere")

@@ -140,6 +140,8 @@ def test_interleaved_run_metrics_resume_and_report(tmp_path):
     assert "out2/kcf" in table
     assert "| kcf | 2 | 0.952 ± 0.000 (0.952–0.952) | 1.000 ± 0.000 |" in table  # over repeated runs
     assert "Over repeated runs" not in markdown_table(results)
+    seeds = {"kcf": results["kcf"], "kcf+seed=1": results["mil"]}  # one tracker, two seeds
+    assert "| kcf | 2 | 0.556 ± 0.561" in markdown_table(seeds)
 
 
 def test_a_failing_sequence_is_reported_and_the_others_still_run(tmp_path):

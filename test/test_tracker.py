@@ -127,3 +127,49 @@ def test_failure_during_initialisation_leaves_the_tracker_idle(monkeypatch):
     assert tr.state is TrackState.IDLE
     with pytest.raises(RuntimeError, match="before initialize"):
         tr.track(frames[1])
+
+
+@pytest.mark.parametrize("profile", ["paper", "fast"])
+def test_no_confident_box_from_a_classifier_that_could_not_be_trained(profile):
+    """A 3x3 target gives no positive training sample (samples are at least min_box_size):
+    the first frame fails with the reason and the tracker stays IDLE, never TRACKING."""
+    frame = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    tr = DATTracker(TrackerConfig.preset(profile, **{**FAST, "lam": 0.0}), backbone=TinyTrunk())
+    with pytest.raises(ValueError, match="0 positive and .* negative training samples"):
+        tr.initialize(frame, (50, 50, 3, 3))
+    assert tr.state is TrackState.IDLE
+    with pytest.raises(RuntimeError, match="before initialize"):
+        tr.track(frame)
+
+
+def test_an_update_with_nothing_to_train_on_is_counted_and_skipped(monkeypatch):
+    frames, gt = synthetic_sequence(n=4)
+    tr = make(0.0, success_threshold=1e9)  # every frame fails: a short-term update each frame
+    tr.initialize(frames[0], gt[0])
+    tr.memory.neg.clear()  # no negatives left to train against
+    steps = []
+    monkeypatch.setattr(tr, "_train", lambda *a: steps.append(a))
+    r = tr.track(frames[1])
+    assert r.state is TrackState.UNCERTAIN and r.updates_skipped == 1 and steps == []
+    assert tr.track(frames[2]).updates_skipped == 2
+
+
+def test_interleaved_trackers_run_as_they_would_alone():
+    """Dropout draws from a stream of each tracker's own: a second tracker interleaved in the
+    same process (as in an evaluation) or other use of torch's global generator changes nothing."""
+    frames, gt = synthetic_sequence(n=8)
+
+    def solo(seed):
+        tr = make(0.0, seed=seed, long_interval=1)  # an update (dropout) on every frame
+        return [tr.initialize(frames[0], gt[0]).box] + [tr.track(f).box for f in frames[1:]]
+
+    alone_a, alone_b = solo(0), solo(1)
+    a, b = make(0.0, seed=0, long_interval=1), make(0.0, seed=1, long_interval=1)
+    got_a, got_b = [a.initialize(frames[0], gt[0]).box], [b.initialize(frames[0], gt[0]).box]
+    for f in frames[1:]:
+        torch.rand(1000)  # someone else drawing from the global generator
+        got_a.append(a.track(f).box)
+        got_b.append(b.track(f).box)
+    np.testing.assert_array_equal(np.array(got_a), np.array(alone_a))
+    np.testing.assert_array_equal(np.array(got_b), np.array(alone_b))
+    assert not np.array_equal(np.array(alone_a), np.array(alone_b))  # the seeds do differ

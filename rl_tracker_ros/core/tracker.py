@@ -46,6 +46,7 @@ class TrackResult:
     time_s: float                         # tracker time for this frame
     stages: Dict[str, float] = field(default_factory=dict)  # seconds per stage
     attention: Optional[np.ndarray] = None  # (H, W) float32 in [0, 1], when asked for
+    updates_skipped: int = 0              # online updates skipped so far: no positives or negatives
 
 
 def resolve_device(name: str) -> torch.device:
@@ -136,8 +137,35 @@ class DATTracker:
         return boxes[source.inside(boxes)][:n]
 
     def _train(self, pos, neg, iters: int, optimizer) -> None:
-        train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
-                         self.feature_shape)
+        with self._dropout_rng():
+            train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
+                             self.feature_shape)
+
+    @contextmanager
+    def _dropout_rng(self) -> Iterator[None]:
+        """Dropout draws from torch's global generator. This tracker's draws use a stream of
+        its own, seeded at initialisation, so what else runs in the process (another tracker
+        interleaved in an evaluation, say) does not change its run; alone, the stream is the
+        one ``torch.manual_seed(seed)`` gives."""
+        cuda = self.device.type == "cuda"
+        outer = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
+        torch.set_rng_state(self._rng_state[0])
+        if cuda:
+            torch.cuda.set_rng_state(self._rng_state[1], self.device)
+        try:
+            yield
+        finally:
+            self._rng_state = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
+            torch.set_rng_state(outer[0])
+            if cuda:
+                torch.cuda.set_rng_state(outer[1], self.device)
+
+    def _seed_dropout_rng(self, seed: int) -> None:
+        """The stream ``_dropout_rng`` uses: torch's global generators seeded with ``seed``."""
+        cuda = self.device.type == "cuda"
+        with torch.random.fork_rng(devices=[self.device] if cuda else []):
+            torch.manual_seed(seed)
+            self._rng_state = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
 
     def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
@@ -167,8 +195,9 @@ class DATTracker:
         timer = _StageTimer(self.device)
         self.rng = np.random.default_rng(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed)  # dropout masks
-        self.head = Classifier(self.feature_dim, cfg.hidden_dim, cfg.dropout)
+        self._seed_dropout_rng(cfg.seed)  # dropout masks
+        with self._dropout_rng():  # the layers' default init draws from it too (then reset)
+            self.head = Classifier(self.feature_dim, cfg.hidden_dim, cfg.dropout)
         self.head.reset(self.gen)
         self.head.to(self.device).eval()
         shape = frame.shape
@@ -187,6 +216,13 @@ class DATTracker:
                 box, cfg.n_bbreg if cfg.bbreg else 0, self.rng, cfg.overlap_bbreg)
             source = self._source(frame, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box)
             pos_boxes, neg_boxes, reg_boxes = (b[source.inside(b)] for b in (pos_boxes, neg_boxes, reg_boxes))
+        if len(pos_boxes) == 0 or len(neg_boxes) == 0:
+            # Nothing to learn from: a classifier that was never trained must not report
+            # a confident box.
+            raise ValueError(
+                f"cannot train on box {np.round(box, 1).tolist()}: the first frame gives {len(pos_boxes)} "
+                f"positive and {len(neg_boxes)} negative training samples (a target much smaller than "
+                f"min_box_size {cfg.min_box_size:g} px, or no room around it); draw a larger box")
         with timer("features"):
             pos, neg = source.sample_set(pos_boxes), source.sample_set(neg_boxes)
         with timer("bbreg"):
@@ -209,6 +245,7 @@ class DATTracker:
         self.target = box.copy()
         self.trans = cfg.trans
         self.failures = 0
+        self.updates_skipped = 0
         self.frame_index = 0
         self.state = TrackState.TRACKING
         return TrackResult(box.copy(), score, self.state, 0, time.perf_counter() - t0, timer.stages)
@@ -260,7 +297,7 @@ class DATTracker:
             with timer("attention"):
                 att = self.attention_map(frame, box)
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
-                           timer.stages, att)
+                           timer.stages, att, self.updates_skipped)
 
     def reset(self) -> None:
         """Forget the target; ``track`` needs a new ``initialize``."""
@@ -305,6 +342,9 @@ class DATTracker:
                 self.pending = (*self.memory.long_term(), cfg.iters_update)
         else:
             self.pending = (*self.memory.short_term(cfg.n_frames_short), cfg.iters_update)
+        if self.pending is not None and (len(self.pending[0]) == 0 or len(self.pending[1]) == 0):
+            self.updates_skipped += 1  # nothing to train on: counted, never a silent no-op step
+            self.pending = None
         if self.pending is not None:
             pos, neg, left = self.pending
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)

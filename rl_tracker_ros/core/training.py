@@ -30,6 +30,8 @@ class SampleSet:
     @staticmethod
     def cat(sets) -> "SampleSet":
         sets = [s for s in sets if len(s)]
+        if not sets:
+            return SampleSet(torch.zeros(0))  # nothing to train on (the caller checks len)
         feats = torch.cat([s.feats for s in sets])
         crops = None if any(s.crops is None for s in sets) else torch.cat([s.crops for s in sets])
         return SampleSet(feats, crops)

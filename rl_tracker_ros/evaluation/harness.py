@@ -162,16 +162,27 @@ def _result(r: _Run, n: int, gt: np.ndarray, mode: Mode, start: int, profile: bo
 
 # ------------------------------------------------------------------ workers
 _WORKER_TRUNKS: dict = {}
+#: OpenCV's own thread pool for its trackers. Interleaved in one process with torch's
+#: threads on a small CPU, OpenCV's pool slowed every tracker's calls, ours and MIL's
+#: (dev set at 30 Hz, 2 cores: our tracker skipped 119-198 frames with OpenCV's default
+#: pool, 59 with one thread; MIL 14-25 and 0); CSRT and KCF keep up with every frame either
+#: way, so their scores do not change. None leaves OpenCV's default.
+OPENCV_THREADS: Optional[int] = 1
 
 
 def _worker_job(seq: Sequence, specs: List[TrackerSpec], mode: Mode, max_frames: Optional[int],
-                profile: bool, threads: Optional[int], clock: Clock, factory, progress: bool = False) -> dict:
+                profile: bool, threads: Optional[int], clock: Clock, factory, progress: bool = False,
+                opencv_threads: Optional[int] = OPENCV_THREADS) -> dict:
     """One sequence (in this process, a worker process or a Ray task): its results, or
     the failure with its traceback, which the driver reports before going on."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+    if opencv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(opencv_threads)
     try:
         return {"ok": track_sequence(seq, specs, mode, _WORKER_TRUNKS, max_frames, progress, profile, clock,
                                      factory)}
@@ -180,7 +191,7 @@ def _worker_job(seq: Sequence, specs: List[TrackerSpec], mode: Mode, max_frames:
 
 
 def _run_jobs(jobs_in: List[tuple], jobs: int, ray_address: Optional[str], mode: Mode, max_frames, profile,
-              progress: bool, clock: Clock, factory):
+              progress: bool, clock: Clock, factory, opencv_threads: Optional[int]):
     """Yield (sequence, outcome) as sequences finish, serially, in processes or on Ray."""
     if ray_address:
         import ray
@@ -193,7 +204,7 @@ def _run_jobs(jobs_in: List[tuple], jobs: int, ray_address: Optional[str], mode:
                 kwargs.update(address=ray_address)
             ray.init(**kwargs)
         task = ray.remote(num_cpus=1)(_worker_job)
-        pending = {task.remote(seq, specs, mode, max_frames, profile, 1, clock, factory): seq
+        pending = {task.remote(seq, specs, mode, max_frames, profile, 1, clock, factory, False, opencv_threads): seq
                    for seq, specs in jobs_in}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -202,12 +213,13 @@ def _run_jobs(jobs_in: List[tuple], jobs: int, ray_address: Optional[str], mode:
         return
     if jobs <= 1:
         for seq, specs in jobs_in:
-            yield seq, _worker_job(seq, specs, mode, max_frames, profile, None, clock, factory, progress)
+            yield seq, _worker_job(seq, specs, mode, max_frames, profile, None, clock, factory, progress,
+                                   opencv_threads)
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_worker_job, seq, specs, mode, max_frames, profile, threads, clock, factory): seq
-                   for seq, specs in jobs_in}
+        futures = {pool.submit(_worker_job, seq, specs, mode, max_frames, profile, threads, clock, factory,
+                               False, opencv_threads): seq for seq, specs in jobs_in}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
 
@@ -232,10 +244,12 @@ class EvaluationRun:
 def run_evaluation(sequences: Seq[Sequence], specs: List[TrackerSpec], out_dir: Path, mode: Mode = Mode(),
                    max_frames: Optional[int] = None, resume: bool = True, progress: bool = True,
                    profile: bool = False, jobs: int = 1, ray_address: Optional[str] = None,
-                   clock: Clock = time.perf_counter, tracker_factory=None) -> EvaluationRun:
+                   clock: Clock = time.perf_counter, tracker_factory=None,
+                   opencv_threads: Optional[int] = OPENCV_THREADS) -> EvaluationRun:
     """Evaluate ``specs`` on ``sequences`` in ``mode``; results stored under ``out_dir``.
     ``clock`` times every tracker call and ``tracker_factory`` builds the trackers (both
-    replaceable, so tests can replay exact schedules; in workers they must pickle)."""
+    replaceable, so tests can replay exact schedules; in workers they must pickle).
+    ``opencv_threads`` sizes OpenCV's thread pool in every job (see ``OPENCV_THREADS``)."""
     notes = []
     if mode.realtime and (jobs > 1 or ray_address):
         notes.append(f"real-time mode with {'Ray tasks' if ray_address else f'{jobs} parallel jobs'}: "
@@ -255,7 +269,7 @@ def run_evaluation(sequences: Seq[Sequence], specs: List[TrackerSpec], out_dir: 
     failed: Dict[str, str] = {}
     bar = tqdm(total=len(todo), desc="sequences", unit="seq", disable=not progress or (jobs <= 1 and not ray_address))
     for seq, outcome in _run_jobs(todo, jobs, ray_address, mode, max_frames, profile,
-                                      progress and jobs <= 1, clock, tracker_factory):
+                                      progress and jobs <= 1, clock, tracker_factory, opencv_threads):
         if "error" in outcome:
             failed[seq.name] = outcome["traceback"]
             log.error("%s failed, going on with the others: %s\n%s", seq.name, outcome["error"],

@@ -3,6 +3,7 @@ be re-plotted and compared (``rl-tracker report DIR [DIR ...]``)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -99,17 +100,18 @@ def markdown_table(results: Results) -> str:
 
 
 def over_runs(results: Results) -> str:
-    """When the same tracker folder comes from several result dirs (repeated runs, seeds),
+    """When the same tracker comes from several result dirs or seeds (repeated runs,
+    ``+seed=N`` folders),
     its mean AUC and P@20 over those runs with their spread (sample standard deviation,
     and min to max); empty when no tracker was run more than once."""
     summ = summary(results)
     groups: Dict[str, List[str]] = {}
-    for label in summ:
-        groups.setdefault(label.split("/", 1)[-1], []).append(label)
+    for label in summ:  # the same tracker: its folder, less the run dir and the seed
+        groups.setdefault(re.sub(r"\+seed=\d+", "", label.split("/", 1)[-1]), []).append(label)
     groups = {k: v for k, v in groups.items() if len(v) > 1}
     if not groups:
         return ""
-    lines = ["Over repeated runs (the same tracker folder in several result dirs):", "",
+    lines = ["Over repeated runs and seeds (the same tracker in several result dirs or +seed=N folders):", "",
              "| tracker | runs | mean AUC ± sd (min–max) | mean P@20 ± sd |", "|---|---|---|---|"]
     for name in sorted(groups, key=lambda n: -np.mean([summ[x]["auc"] for x in groups[n]])):
         auc = np.array([summ[x]["auc"] for x in groups[name]])
@@ -120,9 +122,9 @@ def over_runs(results: Results) -> str:
 
 
 def base_name(label: str) -> str:
-    """A result folder's tracker without the run dir and mode (``run1/dat-fast-lambda0@30hz``
-    -> ``dat-fast-lambda0``)."""
-    return label.split("/", 1)[-1].split("@", 1)[0]
+    """A result folder's tracker without the run dir, seed and mode
+    (``run1/dat-fast-lambda0+seed=1@30hz`` -> ``dat-fast-lambda0``)."""
+    return re.sub(r"\+seed=\d+", "", label.split("/", 1)[-1].split("@", 1)[0])
 
 
 def side_by_side(results: Results) -> str:
@@ -153,7 +155,7 @@ def side_by_side(results: Results) -> str:
             auc = np.array([v["auc"] for v in runs])
             cell = f"{auc.mean():.3f} / {np.mean([v['precision20'] for v in runs]):.3f}"
             if len(runs) > 1:
-                cell += f" (± {auc.std(ddof=1):.3f}, {len(runs)} runs)"
+                cell += f" (± {auc.std(ddof=1):.3f}, {len(runs)} runs/seeds)"
             if mode != "offline":
                 processed = sum(v["frames_processed"] for v in runs)
                 frames = processed + sum(v["frames_skipped"] for v in runs)
