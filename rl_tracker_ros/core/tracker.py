@@ -147,25 +147,29 @@ class DATTracker:
         its own, seeded at initialisation, so what else runs in the process (another tracker
         interleaved in an evaluation, say) does not change its run; alone, the stream is the
         one ``torch.manual_seed(seed)`` gives."""
-        cuda = self.device.type == "cuda"
-        outer = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
-        torch.set_rng_state(self._rng_state[0])
-        if cuda:
-            torch.cuda.set_rng_state(self._rng_state[1], self.device)
+        outer = self._global_rng()
+        self._set_global_rng(self._rng_state)
         try:
             yield
         finally:
-            self._rng_state = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
-            torch.set_rng_state(outer[0])
-            if cuda:
-                torch.cuda.set_rng_state(outer[1], self.device)
+            self._rng_state = self._global_rng()
+            self._set_global_rng(outer)
 
     def _seed_dropout_rng(self, seed: int) -> None:
         """The stream ``_dropout_rng`` uses: torch's global generators seeded with ``seed``."""
-        cuda = self.device.type == "cuda"
-        with torch.random.fork_rng(devices=[self.device] if cuda else []):
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(seed)
-            self._rng_state = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None)
+            self._rng_state = self._global_rng()
+
+    def _global_rng(self) -> tuple:
+        """torch's global generator states for this tracker's device (CPU, and CUDA if used)."""
+        cuda = self.device.type == "cuda"
+        return torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if cuda else None
+
+    def _set_global_rng(self, state: tuple) -> None:
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.device)
 
     def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from ..runner import write_boxes
 from ..sequences import Sequence
-from .metrics import evaluate
+from .metrics import evaluate, valid_frames
 from .realtime import Mode
 from .trackers import TrackerSpec, make_tracker
 
@@ -47,8 +47,8 @@ def result_path(out_dir: Path, spec: TrackerSpec, mode: Mode, seq_name: str) -> 
     return Path(out_dir) / spec.folder(mode) / f"{seq_name}.json"
 
 
-def first_valid(gt: np.ndarray) -> Optional[int]:
-    ok = np.all(np.isfinite(gt), axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
+def _first_valid(gt: np.ndarray) -> Optional[int]:
+    ok = valid_frames(gt)
     return int(np.argmax(ok)) if ok.any() else None
 
 
@@ -106,7 +106,7 @@ def track_sequence(seq: Sequence, specs: List[TrackerSpec], mode: Mode, trunks: 
     boxes credited to each frame and the scores; nothing is written here.
     ``tracker_factory(spec, trunks)`` builds each tracker (default :func:`make_tracker`)."""
     tracker_factory = tracker_factory or make_tracker
-    start = first_valid(seq.groundtruth)
+    start = _first_valid(seq.groundtruth)
     if start is None:
         raise ValueError(f"{seq.name}: no valid ground-truth box to start from")
     n = len(seq) if not max_frames else min(len(seq), start + max_frames)
@@ -170,28 +170,38 @@ _WORKER_TRUNKS: dict = {}
 OPENCV_THREADS: Optional[int] = 1
 
 
-def _worker_job(seq: Sequence, specs: List[TrackerSpec], mode: Mode, max_frames: Optional[int],
-                profile: bool, threads: Optional[int], clock: Clock, factory, progress: bool = False,
-                opencv_threads: Optional[int] = OPENCV_THREADS) -> dict:
+@dataclass(frozen=True)
+class _Job:
+    """What every sequence of a run is tracked with (picklable, for worker processes and Ray)."""
+
+    mode: Mode
+    max_frames: Optional[int]
+    profile: bool
+    clock: Clock
+    factory: Optional[Callable]
+    opencv_threads: Optional[int]
+
+
+def _worker_job(job: _Job, seq: Sequence, specs: List[TrackerSpec], threads: Optional[int] = None,
+                progress: bool = False) -> dict:
     """One sequence (in this process, a worker process or a Ray task): its results, or
     the failure with its traceback, which the driver reports before going on."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    if opencv_threads is not None:
+    if job.opencv_threads is not None:
         import cv2
 
-        cv2.setNumThreads(opencv_threads)
+        cv2.setNumThreads(job.opencv_threads)
     try:
-        return {"ok": track_sequence(seq, specs, mode, _WORKER_TRUNKS, max_frames, progress, profile, clock,
-                                     factory)}
+        return {"ok": track_sequence(seq, specs, job.mode, _WORKER_TRUNKS, job.max_frames, progress, job.profile,
+                                     job.clock, job.factory)}
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
 
 
-def _run_jobs(jobs_in: List[tuple], jobs: int, ray_address: Optional[str], mode: Mode, max_frames, profile,
-              progress: bool, clock: Clock, factory, opencv_threads: Optional[int]):
+def _run_jobs(todo: List[tuple], job: _Job, jobs: int, ray_address: Optional[str], progress: bool):
     """Yield (sequence, outcome) as sequences finish, serially, in processes or on Ray."""
     if ray_address:
         import ray
@@ -204,22 +214,19 @@ def _run_jobs(jobs_in: List[tuple], jobs: int, ray_address: Optional[str], mode:
                 kwargs.update(address=ray_address)
             ray.init(**kwargs)
         task = ray.remote(num_cpus=1)(_worker_job)
-        pending = {task.remote(seq, specs, mode, max_frames, profile, 1, clock, factory, False, opencv_threads): seq
-                   for seq, specs in jobs_in}
+        pending = {task.remote(job, seq, specs, 1): seq for seq, specs in todo}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             seq = pending.pop(done[0])
             yield seq, ray.get(done[0])
         return
     if jobs <= 1:
-        for seq, specs in jobs_in:
-            yield seq, _worker_job(seq, specs, mode, max_frames, profile, None, clock, factory, progress,
-                                   opencv_threads)
+        for seq, specs in todo:
+            yield seq, _worker_job(job, seq, specs, progress=progress)
         return
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_worker_job, seq, specs, mode, max_frames, profile, threads, clock, factory,
-                               False, opencv_threads): seq for seq, specs in jobs_in}
+        futures = {pool.submit(_worker_job, job, seq, specs, threads): seq for seq, specs in todo}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
 
@@ -268,8 +275,8 @@ def run_evaluation(sequences: Seq[Sequence], specs: List[TrackerSpec], out_dir: 
             todo.append((seq, pending))
     failed: Dict[str, str] = {}
     bar = tqdm(total=len(todo), desc="sequences", unit="seq", disable=not progress or (jobs <= 1 and not ray_address))
-    for seq, outcome in _run_jobs(todo, jobs, ray_address, mode, max_frames, profile,
-                                      progress and jobs <= 1, clock, tracker_factory, opencv_threads):
+    job = _Job(mode, max_frames, profile, clock, tracker_factory, opencv_threads)
+    for seq, outcome in _run_jobs(todo, job, jobs, ray_address, progress and jobs <= 1):
         if "error" in outcome:
             failed[seq.name] = outcome["traceback"]
             log.error("%s failed, going on with the others: %s\n%s", seq.name, outcome["error"],
