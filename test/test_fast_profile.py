@@ -52,6 +52,34 @@ def test_region_geometry_of_mobilenet_matches_its_crops():
     assert torch.nn.functional.cosine_similarity(a, b).item() > 0.9999
 
 
+def test_region_sizes_keep_the_crop_grid():
+    from rl_tracker_ros.core.features import aligned_sizes
+
+    sizes = aligned_sizes(np.array([1.0, 107.0, 107.5, 200.0, 900.0]), 107, 16, 448)
+    assert list(sizes % 16) == [11] * 5
+    assert list(sizes) == [27, 107, 123, 203, 443]
+
+
+@needs_shared(MOBILENET_TFJS)
+def test_a_box_reads_the_same_features_whatever_size_its_region_asks_for():
+    # MobileNet's TF-'same' strided layers shift their grid with the input size's parity:
+    # regions 1..15 px apart once gave one box features with cosine similarity 0.92.
+    from rl_tracker_ros.core.weights import load_backbone
+
+    frames, gt = synthetic_sequence(n=1, size=(320, 240))
+    trunk = load_backbone("mobilenet", str(MOBILENET_TFJS))
+    box = gt[0]
+    scale = 75 / box[2:]
+    centre = box[:2] + box[2:] / 2
+    feats = []
+    for side in np.arange(203.5, 219):  # every size between two in step with the crop
+        size = side / scale
+        region = np.concatenate([centre - size / 2, size])
+        feats.append(RegionFeatures(trunk, frames[0], region, box, 107, 16, 448).features(box[None]))
+    sims = [torch.nn.functional.cosine_similarity(f, feats[-1]).item() for f in feats]
+    assert min(sims) > 0.999
+
+
 def test_region_read_from_a_window_of_the_frame_equals_the_whole_frame():
     # Only the window the region reads is converted; near and beyond the frame's edge the
     # result must be what resampling the whole frame gives.
@@ -62,7 +90,7 @@ def test_region_read_from_a_window_of_the_frame_equals_the_whole_frame():
     for region in ([20.3, 10.7, 90.2, 80.9], [-30.5, -20.2, 100.0, 90.0], [100.0, 60.0, 90.0, 90.0]):
         region = np.array(region)
         rf = RegionFeatures(trunk, frames[0], region, gt[0], 107, 16, 448)
-        whole = resample_regions(frame_to_tensor(frames[0], torch.device("cpu")), region[None],
+        whole = resample_regions(frame_to_tensor(frames[0], torch.device("cpu")), rf.region[None],
                                  rf.image.shape[-1], rf.image.shape[-2])
         assert (rf.image.int() - whole.int()).abs().max() <= 1
 
