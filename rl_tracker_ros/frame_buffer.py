@@ -25,7 +25,7 @@ class Frame:
 
 
 class FrameBuffer:
-    """A thread-safe ring of the ``capacity`` newest frames."""
+    """A thread-safe ring of the ``capacity`` newest frames, all of one image size."""
 
     def __init__(self, capacity: int):
         if capacity < 1:
@@ -38,6 +38,11 @@ class FrameBuffer:
         with self._lock:
             frame.index = self._count
             self._count += 1
+            if self._frames and self._frames[-1].image.shape != frame.image.shape:
+                # A new image size: older frames cannot be tracked on with this one (the
+                # worker stops), and keeping them would let alternating sizes hold up to
+                # ``capacity`` frames of the largest size ever sent.
+                self._frames.clear()
             self._frames.append(frame)
         return frame
 

@@ -1,10 +1,13 @@
 """Keep DDS traffic on this host: the environment our tests, demo and benchmarks run in.
 
-Fast DDS otherwise sends multicast discovery out of the network card. Three settings
-confine it (NOTES.md section 5): ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, a Fast DDS
-profile with only shared memory and UDPv4 on 127.0.0.1 (config/fastdds_loopback.xml),
-and a ROS_DOMAIN_ID of our own so parallel runs do not see each other. They must be in
-the environment before the first rclpy.init() of the process.
+Fast DDS otherwise sends multicast discovery out of the network card. A Fast DDS profile
+confines it (NOTES.md section 5, config/fastdds_loopback.xml): only shared memory and
+UDPv4 on 127.0.0.1, discovery and data locators on 127.0.0.1, announcements to
+127.0.0.1 only, so every socket the process opens is bound to loopback. The discovery
+range is left to that profile (SYSTEM_DEFAULT): with LOCALHOST the RMW opened sockets
+of its own on 0.0.0.0 and on the host's address besides. A ROS_DOMAIN_ID of our own
+keeps parallel runs apart. They must be in the environment before the first
+rclpy.init() of the process.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def loopback_env(domain_id: Optional[int] = None) -> Dict[str, str]:
     if domain_id is None:
         domain_id = 1 + os.getpid() % 100
     return {
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "SYSTEM_DEFAULT",
         "ROS_STATIC_PEERS": "",
         "FASTDDS_DEFAULT_PROFILES_FILE": str(profile_path()),
         "RMW_IMPLEMENTATION": "rmw_fastrtps_cpp",

@@ -9,11 +9,20 @@ Services: ~/initialize (rl_tracker_ros/Initialize), ~/reset (std_srvs/Trigger).
 
 Callbacks only convert and hand over; the tracking runs on :class:`TrackingWorker`'s
 thread, which always takes the newest frame. Every bad message is logged (throttled)
-and dropped; the node keeps serving.
+and dropped; the node keeps serving. Every callback ROS calls (subscriptions, services,
+rclpy's own parameter services, timers, the parameter-set callback) goes through one
+guard (:meth:`TrackerNode._guard_callbacks`): an unexpected exception is logged (the
+first of each kind with its traceback), counted on /diagnostics and, for a service or a
+parameter set, answered as a failure with the reason; :func:`spin` does the same for
+exceptions raised in rclpy's own handling.
 """
 from __future__ import annotations
 
+import functools
+import math
 import time
+import traceback
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -28,9 +37,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_srvs.srv import Trigger
 
-from .conversions import (SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image,
-                          stamp_ns)
-from .core.boxes import validate_box
+from .conversions import (MAX_PIXELS_4K, SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
+                          image_to_rgb, rgb_to_image, stamp_ns)
+from .core.boxes import clip_box
 from .core.config import TrackerConfig
 from .core.tracker import DATTracker, TrackState
 from .core.weights import REGISTRY, WeightsError, resolve_weights
@@ -91,7 +100,16 @@ PARAMS: Dict[str, Param] = {
                                       "costs one input-gradient pass per frame"),
     "diagnostics_period": Param(1.0, "s between /diagnostics messages; 0 turns them off",
                                 read_only=True, range=(0.0, 60.0)),
+    "max_image_pixels": Param(MAX_PIXELS_4K, "images with more pixels than this (declared size, or a compressed "
+                                             "image's header) are refused before decoding or buffering; "
+                                             "default a 4K UHD frame", range=(1, 2**31 - 1)),
+    "service_queue_depth": Param(100, "requests each service of this node queues, so a burst of calls is "
+                                      "answered, not dropped", read_only=True, range=(1, 10000)),
 }
+#: Callback kinds the guard counts (``spin``: raised in rclpy's own handling).
+CALLBACK_KINDS = ("image", "init", "service", "parameters", "timer", "spin")
+#: Longest string parameter accepted (paths and encodings; longer is refused unread).
+MAX_STRING_PARAM = 4096
 
 
 def _descriptor(name: str, p: Param) -> ParameterDescriptor:
@@ -117,8 +135,45 @@ def tracker_config(values: Dict[str, Any]) -> TrackerConfig:
                         lost_after=int(values["lost_after"]), seed=int(values["seed"]))
 
 
+def check_parameter(name: str, value: Any) -> Optional[str]:
+    """Why ``value`` is not acceptable for parameter ``name`` (type, finiteness, range,
+    choices, string length), or None. Touches nothing outside: no file, no parser."""
+    spec = PARAMS[name]
+    kind = type(spec.default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not kind:
+        return f"{name} must be a {kind.__name__}, got {type(value).__name__}"
+    if kind is float and not math.isfinite(value):
+        return f"{name} must be finite, got {value}"
+    if spec.range is not None and not spec.range[0] <= value <= spec.range[1]:
+        return f"{name} must be in [{spec.range[0]}, {spec.range[1]}], got {value}"
+    if kind is str:
+        if len(value) > MAX_STRING_PARAM or "\x00" in value:
+            return f"{name} must be a string of at most {MAX_STRING_PARAM} characters without NUL"
+        if spec.choices and value not in spec.choices:
+            return f"{name} must be one of {', '.join(spec.choices)}"
+        if name == "input_encoding" and value and value not in SUPPORTED_ENCODINGS:
+            return f"unsupported encoding {value!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
+    return None
+
+
 def check_tracker_values(values: Dict[str, Any]) -> Optional[str]:
-    """Why these tracker parameters cannot work, or None. Cheap: no weights are read."""
+    """Why these tracker parameters cannot work, or None. Cheap: no weights are read.
+
+    Each value is checked on its own first; whatever then fails (a file that cannot be
+    read, YAML that does not parse, settings out of range) is a reason, never raised."""
+    for name in PARAMS:
+        problem = check_parameter(name, values[name]) if name in values else None
+        if problem:
+            return problem
+    try:
+        return _tracker_problem(values)
+    except Exception as exc:  # anything a parser or the file system raises
+        return f"tracker settings rejected: {type(exc).__name__}: {exc}"
+
+
+def _tracker_problem(values: Dict[str, Any]) -> Optional[str]:
     device = str(values["device"])
     if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
         return f"device must be auto, cpu, cuda or cuda:N, not {device!r}"
@@ -127,10 +182,7 @@ def check_tracker_values(values: Dict[str, Any]) -> Optional[str]:
 
         if not torch.cuda.is_available():
             return f"device {device!r} asked for, but CUDA is not available on this machine"
-    try:
-        cfg = tracker_config(values)
-    except (ValueError, OSError, TypeError) as exc:
-        return f"tracker settings rejected: {exc}"
+    cfg = tracker_config(values)
     if not cfg.allow_random_backbone:
         try:
             resolve_weights(cfg.backbone, cfg.weights)
@@ -152,6 +204,10 @@ class TrackerNode(Node):
         self._problem = check_tracker_values(self._values)
         if self._problem:
             self.get_logger().error(f"tracker not ready: {self._problem}")
+        self._min_box_size = (tracker_config(self._values).min_box_size if self._problem is None
+                              else TrackerConfig().min_box_size)
+        self.callback_errors: Counter = Counter()
+        self._errors_reported = 0
         self._received = 0
         self._bad_messages = 0
         self._last_image_time: Optional[float] = None
@@ -162,7 +218,7 @@ class TrackerNode(Node):
                                       self._attention_wanted, history=self._buffer.after,
                                       catch_up_step=int(self._values["catch_up_step"]))
         self._create_interfaces()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._guard_callbacks()
         self._worker.start()
 
     # ------------------------------------------------------------------ wiring
@@ -182,10 +238,51 @@ class TrackerNode(Node):
         self._pub_debug = self.create_publisher(Image, "~/debug_image", 1)
         self._pub_attention = self.create_publisher(Image, "~/attention", 1)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(Initialize, "~/initialize", self._on_initialize)
-        self.create_service(Trigger, "~/reset", self._on_reset)
+        service_qos = QoSProfile(depth=int(v["service_queue_depth"]), reliability=ReliabilityPolicy.RELIABLE,
+                                 history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
+        self.create_service(Initialize, "~/initialize", self._on_initialize, qos_profile=service_qos)
+        self.create_service(Trigger, "~/reset", self._on_reset, qos_profile=service_qos)
         if v["diagnostics_period"] > 0:
             self.create_timer(float(v["diagnostics_period"]), self._publish_diagnostics)
+
+    # ------------------------------------------------------------------ the one guard
+    def _guard_callbacks(self) -> None:
+        """Wrap every callback ROS will call, rclpy's own parameter services included, so
+        that no exception leaves one (see :meth:`callback_failed`)."""
+        for sub in self.subscriptions:
+            kind = "image" if sub.msg_type in (Image, CompressedImage) else "init"
+            sub.callback = self._guarded(kind, sub.callback)
+        for srv in self.services:
+            srv.callback = self._guarded("service", srv.callback, failed_response)
+        for timer in self.timers:
+            timer.callback = self._guarded("timer", timer.callback)
+        self.add_on_set_parameters_callback(self._guarded(
+            "parameters", self._on_set_parameters,
+            lambda reason, *_: SetParametersResult(successful=False, reason=reason)))
+
+    def _guarded(self, kind: str, fn: Callable, on_error: Optional[Callable] = None) -> Callable:
+        """``fn`` that logs, counts and (with ``on_error(reason, *args)``) answers its failures."""
+        @functools.wraps(fn)
+        def call(*args):
+            try:
+                return fn(*args)
+            except Exception as exc:
+                self.callback_failed(kind, exc)
+                if on_error is not None:
+                    return on_error(f"internal error in the node ({kind} callback): {type(exc).__name__}: {exc}",
+                                    *args)
+                return None
+        return call
+
+    def callback_failed(self, kind: str, exc: BaseException) -> None:
+        """Count ``exc`` under ``kind``; the first of a kind is logged with its traceback."""
+        self.callback_errors[kind] += 1
+        text = f"{kind} callback failed: {type(exc).__name__}: {exc}"
+        if self.callback_errors[kind] == 1:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.get_logger().error(f"{text} (first of its kind; later ones are throttled)\n{tb}")
+        else:
+            self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
 
     def _make_tracker_builder(self) -> Callable[[], Any]:
         cfg = tracker_config(self._values) if self._problem is None else None
@@ -203,10 +300,11 @@ class TrackerNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _on_image(self, msg: Image) -> None:
-        self._take_frame(msg.header, lambda: image_to_rgb(msg, self._values["input_encoding"]))
+        self._take_frame(msg.header, lambda: image_to_rgb(msg, self._values["input_encoding"],
+                                                          int(self._values["max_image_pixels"])))
 
     def _on_compressed(self, msg: CompressedImage) -> None:
-        self._take_frame(msg.header, lambda: compressed_to_rgb(msg))
+        self._take_frame(msg.header, lambda: compressed_to_rgb(msg, int(self._values["max_image_pixels"])))
 
     def _take_frame(self, header, convert: Callable[[], np.ndarray]) -> None:
         arrival = time.monotonic()
@@ -257,7 +355,7 @@ class TrackerNode(Node):
                     raise LookupError("no image received yet")
             else:
                 frame = self._buffer.nearest(stamp, int(self._values["init_stamp_tolerance"] * 1e9))
-            valid = validate_box(box, frame.image.shape)
+            valid = clip_box(box, frame.image.shape, self._min_box_size)
         except (LookupError, ValueError) as exc:
             return False, str(exc)
         self._worker.initialize(frame, valid)
@@ -277,12 +375,9 @@ class TrackerNode(Node):
         for p in params:
             if p.name not in PARAMS:
                 continue
-            spec = PARAMS[p.name]
-            if spec.choices and p.value not in spec.choices:
-                return SetParametersResult(successful=False,
-                                           reason=f"{p.name} must be one of {', '.join(spec.choices)}")
-            if p.name == "input_encoding" and p.value and p.value not in SUPPORTED_ENCODINGS:
-                return SetParametersResult(successful=False, reason=f"unsupported encoding {p.value!r}")
+            problem = check_parameter(p.name, p.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
             values[p.name] = p.value
         changed_tracker = any(PARAMS[p.name].tracker for p in params if p.name in PARAMS)
         if changed_tracker:
@@ -292,6 +387,7 @@ class TrackerNode(Node):
         self._values = values
         if changed_tracker:
             self._problem = None
+            self._min_box_size = tracker_config(values).min_box_size
             self._worker.reconfigure(self._make_tracker_builder())
             self.get_logger().info("tracker settings changed; they apply from the next init box")
         return SetParametersResult(successful=True)
@@ -328,16 +424,23 @@ class TrackerNode(Node):
         """Counters and rates, as published on /diagnostics."""
         return {"state": self._worker.state.value, "processing_rate_hz": round(self._worker.processing_rate, 2),
                 "latency_s": round(self._last_latency, 3), "frames_received": self._received,
-                "frames_dropped": self._worker.dropped, "bad_messages": self._bad_messages}
+                "frames_dropped": self._worker.dropped, "bad_messages": self._bad_messages,
+                "callback_errors": sum(self.callback_errors.values()),
+                **{f"callback_errors_{k}": self.callback_errors[k] for k in CALLBACK_KINDS}}
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name=f"{self.get_name()}: tracking", hardware_id=str(self._values["device"]))
         state = self._worker.state
         silent = self._last_image_time is None or time.monotonic() - self._last_image_time > 2.0
+        errors = sum(self.callback_errors.values())
+        new_errors, self._errors_reported = errors - self._errors_reported, errors
         if self._problem:
             status.level, status.message = DiagnosticStatus.ERROR, f"tracker not ready: {self._problem}"
         elif silent:
             status.level, status.message = DiagnosticStatus.WARN, "no images in the last 2 s"
+        elif new_errors:
+            status.level = DiagnosticStatus.WARN
+            status.message = f"{new_errors} callback error(s) since the last report (see the log); still serving"
         elif state == TrackState.LOST:
             status.level, status.message = DiagnosticStatus.WARN, "target lost"
         else:
@@ -346,6 +449,38 @@ class TrackerNode(Node):
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
+
+
+def failed_response(reason: str, request, response):
+    """A service's response that says it failed, whatever the service type: ``success``
+    false with ``reason`` / ``message``; a parameter set's results failed one by one."""
+    if hasattr(response, "success"):
+        response.success = False
+        for field in ("reason", "message"):
+            if hasattr(response, field):
+                setattr(response, field, reason)
+    if hasattr(response, "results") and hasattr(request, "parameters"):
+        response.results = [SetParametersResult(successful=False, reason=reason) for _ in request.parameters]
+    if hasattr(response, "result") and isinstance(getattr(response, "result"), SetParametersResult):
+        response.result = SetParametersResult(successful=False, reason=reason)
+    return response
+
+
+def spin(node: "TrackerNode", executor: Optional[rclpy.executors.Executor] = None) -> None:
+    """Spin ``node`` until shutdown; an exception raised in rclpy's own handling of a
+    message or request (outside every callback) is counted and logged, and spinning goes on."""
+    executor = executor or rclpy.executors.SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while node.context.ok():
+            try:
+                executor.spin_once(timeout_sec=0.5)
+            except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+                raise
+            except Exception as exc:
+                node.callback_failed("spin", exc)
+    finally:
+        executor.remove_node(node)
 
 
 def roi_of(box, shape) -> RegionOfInterest:
@@ -361,7 +496,7 @@ def main(args=None) -> None:
     rclpy.init(args=args)
     node = TrackerNode()
     try:
-        rclpy.spin(node)
+        spin(node)
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:

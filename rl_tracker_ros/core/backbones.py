@@ -9,7 +9,7 @@ The trunks are built empty; weights come from :mod:`rl_tracker_ros.core.weights`
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -50,8 +50,17 @@ class Backbone(nn.Module):
     map_stride: float = 16.0
     map_first: float = 37.5
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolutional map of preprocessed input of any size, before the final pool."""
+    #: A trunk that can also give its map at half the stride (the last strided layer made
+    #: stride 1 and the layers after it dilated, RT-MDNet's dense map) sets these: the
+    #: dense map's cell j is centred on input pixel ``dense_stride * j + dense_first``.
+    dense_stride: Optional[float] = None
+    dense_first: Optional[float] = None
+
+    def feature_map(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        """The convolutional map of preprocessed input of any size, before the final pool
+        (``dense``: at ``dense_stride``, for trunks that have it)."""
+        if dense:
+            raise ValueError(f"{type(self).__name__} has no dense map")
         return self.features(x)
 
     @property
@@ -156,10 +165,23 @@ class MobileNetV1(Backbone):
     map_cells = (1, 3, 5)
     map_window = 3
     map_first = 15.5
+    # Dense: the last stride-2 depthwise conv at stride 1 (its input has an even size for
+    # sizes in step with the crop, so its 'same' pad puts output j on input 2j + 1) and the
+    # depthwise convs after it dilated by 2: cell 2j + 1 of the dense map is cell j of the
+    # strided one, so cell i is centred on 8 i + 7.5.
+    dense_stride = 8.0
+    dense_first = 7.5
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        for conv, pad_stride in self._layers():
-            x = F.relu6(conv(_tf_same_pad(x, 3, pad_stride) if pad_stride else x), inplace=True)
+    def feature_map(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        layers = list(self._layers())
+        last = max(i for i, (_, pad_stride) in enumerate(layers) if pad_stride == 2) if dense else len(layers)
+        for i, (conv, pad_stride) in enumerate(layers):
+            if i < last or conv.groups == 1:
+                z = conv(_tf_same_pad(x, 3, pad_stride) if pad_stride else x)
+            else:  # the last strided depthwise conv at stride 1, the ones after it dilated
+                d = 1 if i == last else 2
+                z = F.conv2d(x, conv.weight, conv.bias, 1, d, d, conv.groups)
+            x = F.relu6(z, inplace=True)
         return x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

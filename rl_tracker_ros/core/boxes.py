@@ -34,7 +34,10 @@ def validate_box(box, image_shape) -> np.ndarray:
     Returns the box as a float64 (4,) array. Raises ``ValueError`` with a reason a person
     can act on for NaN/inf values, non-positive sizes, or a box with no overlap with the image.
     """
-    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    try:
+        b = np.asarray(box, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"a box needs 4 numbers (x, y, w, h), got {box!r}") from exc
     if b.size != 4:
         raise ValueError(f"a box needs 4 numbers (x, y, w, h), got {b.size}")
     if not np.all(np.isfinite(b)):
@@ -45,3 +48,19 @@ def validate_box(box, image_shape) -> np.ndarray:
     if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
         raise ValueError(f"box {b.tolist()} lies outside the {w}x{h} image")
     return b
+
+
+def clip_box(box, image_shape, min_size: float = 1.0) -> np.ndarray:
+    """``box`` validated (:func:`validate_box`) and clipped to an image of ``image_shape``.
+
+    A box from outside (a user's click, a detector, an init message) may be any size; what
+    the tracker can learn from is the part inside the image, so that part is kept and
+    refused when it is smaller than ``min_size`` pixels on a side."""
+    b = validate_box(box, image_shape)
+    h, w = image_shape[:2]
+    x0, y0 = np.clip(b[:2], 0, [w, h])
+    x1, y1 = np.clip(b[:2] + b[2:], 0, [w, h])
+    if x1 - x0 < min_size or y1 - y0 < min_size:
+        raise ValueError(f"box {b.tolist()} clipped to the {w}x{h} image is {x1 - x0:.3g}x{y1 - y0:.3g} px, "
+                         f"smaller than the tracker's minimum of {min_size:g} px a side")
+    return np.array([x0, y0, x1 - x0, y1 - y0])

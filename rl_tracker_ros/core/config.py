@@ -13,6 +13,7 @@ feature-level attention, updates spread over frames). ``TrackerConfig.preset(nam
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -37,6 +38,8 @@ class TrackerConfig:
                                          # region: one pass per frame, boxes pooled from it
     region_max_side: int = 448           # region mode: cap on the resampled region, trunk px
     region_zoom: float = 1.0             # region mode: target size in the trunk, x a paper crop's
+    region_dense: bool = False           # region mode: the map at half the trunk's stride (the
+                                         # last strided layer dilated, RT-MDNet's dense map)
     trunk_precision: str = "float32"     # float32 | float16 | bfloat16: autocast for the frozen
                                          # trunk's features (float16 is for CUDA)
 
@@ -121,13 +124,23 @@ class TrackerConfig:
     attention_blur: float = 2.0          # display smoothing of that map, crop pixels (0: raw)
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_size",
-                     "n_pos_init", "n_neg_init", "hidden_dim", "long_interval"):
-            if getattr(self, name) <= 0:
+        problems = [p for f in dataclasses.fields(self) if (p := _type_problem(f.name, getattr(self, f.name), f.type))]
+        if problems:  # the range checks below assume the types
+            raise ValueError("invalid tracker config: " + "; ".join(problems))
+        for name in POSITIVE:
+            if not getattr(self, name) > 0:
                 problems.append(f"{name} must be > 0")
-        if self.lam < 0:
-            problems.append("lam must be >= 0")
+        for name in NON_NEGATIVE:
+            if not getattr(self, name) >= 0:
+                problems.append(f"{name} must be >= 0")
+        for name in OVERLAPS:
+            lo, hi = getattr(self, name)
+            if not 0.0 <= lo <= hi <= 1.0:
+                problems.append(f"{name} must be (low, high) with 0 <= low <= high <= 1")
+        if not 0.0 <= self.momentum < 1.0:
+            problems.append("momentum must be in [0, 1)")
+        if self.feature_scale is not None and not self.feature_scale > 0:
+            problems.append("feature_scale must be > 0")
         if not 0.0 <= self.dropout < 1.0:
             problems.append("dropout must be in [0, 1)")
         if self.top_k > self.n_samples:
@@ -144,7 +157,7 @@ class TrackerConfig:
             problems.append("feature_mode region keeps no crops: with lam > 0 use attention_layer features")
         if not 0.0 <= self.neg_whole_fraction <= 1.0:
             problems.append("neg_whole_fraction must be in [0, 1]")
-        if self.motion_growth < 0 or self.motion_max_factor < 1:
+        if not (self.motion_growth >= 0 and self.motion_max_factor >= 1):
             problems.append("motion_growth must be >= 0 and motion_max_factor >= 1")
         if self.update_iters_per_frame < 0:
             problems.append("update_iters_per_frame must be >= 0")
@@ -189,6 +202,42 @@ class TrackerConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: Numbers that must be positive, or non-negative (type and finiteness are checked first).
+POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_size", "n_pos_init",
+            "n_neg_init", "hidden_dim", "long_interval", "batch_neg_cand", "iters_init", "lr_init",
+            "lr_update", "grad_clip", "fc6_lr_mult", "trans_pos", "scale_pos", "trans_neg_init",
+            "scale_neg_init", "trans_bbreg", "scale_bbreg", "aspect_bbreg", "bbreg_alpha", "bbreg_top_k",
+            "trans", "scale", "trans_expand", "lost_after", "min_box_size", "trans_neg_update",
+            "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps")
+NON_NEGATIVE = ("seed", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
+                "iters_update", "attention_blur", "lam")
+OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
+
+
+def _type_problem(name: str, value: Any, annotation: str) -> Optional[str]:
+    """Why ``value`` does not fit the field's annotation (a string here), or None.
+
+    Numbers must be finite, an int field takes no float (``n_samples: .inf`` or ``64.5``
+    from a YAML file), and no bool passes for a number."""
+    if annotation.startswith("Optional["):
+        return None if value is None else _type_problem(name, value, annotation[len("Optional["):-1])
+    if annotation.startswith("Tuple["):
+        if not (isinstance(value, (tuple, list)) and len(value) == 2):
+            return f"{name} must be a pair of numbers, got {value!r}"
+        return next((p for v in value if (p := _type_problem(name, v, "float"))), None)
+    if annotation == "bool":
+        return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
+    if annotation == "str":
+        return None if isinstance(value, str) else f"{name} must be a string, got {value!r}"
+    if annotation == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"{name} must be an integer, got {value!r}"
+    if annotation == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else f"{name} must be a finite number, got {value!r}"
+    return None
 
 
 def load_yaml_mapping(path: Union[str, Path]) -> Dict[str, Any]:

@@ -102,8 +102,15 @@ class RegionFeatures:
 
     def __init__(self, trunk, frame: np.ndarray, region: np.ndarray, target: np.ndarray,
                  crop_size: int, padding: int, max_side: int, zoom: float = 1.0,
-                 dtype: Optional[torch.dtype] = None, device: torch.device = torch.device("cpu")):
+                 dtype: Optional[torch.dtype] = None, device: torch.device = torch.device("cpu"),
+                 dense: bool = False):
+        if dense and trunk.dense_stride is None:
+            raise ValueError(f"region_dense: the {trunk.name} trunk has no dense map")
         self.trunk = trunk
+        self.dense = dense
+        # Where map cell j sits in trunk pixels: stride * j + first.
+        self.stride, self.first = ((trunk.dense_stride, trunk.dense_first) if dense
+                                   else (trunk.map_stride, trunk.map_first))
         self.crop_size = crop_size
         self.padding = padding
         inner = crop_size - 2 * padding
@@ -139,9 +146,15 @@ class RegionFeatures:
             t = self.trunk
             x = self.image.float().contiguous(memory_format=torch.channels_last)
             with torch.no_grad(), trunk_precision(x.device, self.dtype):
-                m = t.feature_map(t.preprocess(x)).float()
-                if t.map_window > 1:
-                    m = F.max_pool2d(m, t.map_window, 1, padding=t.map_window // 2)
+                xp = t.preprocess(x)
+                m = (t.feature_map(xp, dense=True) if self.dense else t.feature_map(xp)).float()
+                if t.map_window > 1:  # dense: the same window over every other cell
+                    d = int(round(t.map_stride / self.stride))
+                    if d == 1:
+                        m = F.max_pool2d(m, t.map_window, 1, padding=t.map_window // 2)
+                    else:  # torch caps a pool's own padding at half its kernel
+                        pad = (d * (t.map_window // 2),) * 4
+                        m = F.max_pool2d(F.pad(m, pad, value=-float("inf")), t.map_window, 1, dilation=d)
             self._map = m.contiguous()  # grid_sample is faster on NCHW
         return self._map
 
@@ -175,8 +188,8 @@ class RegionFeatures:
         u = ((ctx[:, 0:1] + frac[None] * ctx[:, 2:3]) - origin[0]) * px[0]      # (N, k)
         v = ((ctx[:, 1:2] + frac[None] * ctx[:, 3:4]) - origin[1]) * px[1]
         hf, wf = self.map.shape[-2:]
-        gx = (2.0 * ((u - t.map_first) / t.map_stride) + 1.0) / wf - 1.0
-        gy = (2.0 * ((v - t.map_first) / t.map_stride) + 1.0) / hf - 1.0
+        gx = (2.0 * ((u - self.first) / self.stride) + 1.0) / wf - 1.0
+        gy = (2.0 * ((v - self.first) / self.stride) + 1.0) / hf - 1.0
         grid = torch.stack([gx[:, None, :].expand(n, k, k), gy[:, :, None].expand(n, k, k)], dim=-1)
         pooled = F.grid_sample(self.map, grid.reshape(1, n * k, k, 2), mode="bilinear",
                                padding_mode="border", align_corners=False)

@@ -106,6 +106,8 @@ class DATTracker:
             trunk.feature_scale = float(self.cfg.feature_scale)
         if self.cfg.feature_mode == "region" and not hasattr(trunk, "feature_map"):
             raise ValueError(f"feature_mode region needs a trunk with feature_map and its geometry (map_cells ...); {type(trunk).__name__} has none")
+        if self.cfg.feature_mode == "region" and self.cfg.region_dense and getattr(trunk, "dense_stride", None) is None:
+            raise ValueError(f"region_dense needs a trunk with a dense map; {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim = self.trunk.feature_dim
         self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
@@ -126,7 +128,8 @@ class DATTracker:
                                 cfg.crop_padding, cfg.chunk_size, keep, self.feature_dim, self.trunk_dtype)
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
-                              cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device)
+                              cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
+                              cfg.region_dense)
 
     def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
         """``n`` training boxes (IoU in ``overlap``) whose features ``source`` holds. A
