@@ -16,9 +16,9 @@ setup(
         (f"share/{package_name}/launch", ["launch/tracker.launch.py"]),
     ],
     python_requires=">=3.10",
-    install_requires=["numpy", "opencv-python-headless", "scipy", "pyyaml", "tqdm", "platformdirs"],
+    install_requires=["numpy", "opencv-python-headless", "scipy", "pyyaml", "tqdm", "platformdirs", "pillow"],
     extras_require={
-        "test": ["pytest", "rosbags", "ray"],
+        "test": ["pytest", "hypothesis", "rosbags", "ray"],
         # rl-tracker eval --ray ADDRESS: sequences as Ray tasks on a cluster.
         "ray": ["ray"],
         # OpenCV's CSRT/KCF live in the contrib build, which replaces the base cv2 module:

@@ -31,7 +31,9 @@ import numpy as np
 import rclpy
 import rclpy.executors
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType,
+                                SetParametersResult)
+from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
@@ -42,7 +44,7 @@ from .conversions import (MAX_PIXELS_4K, SUPPORTED_ENCODINGS, ImageConversionErr
 from .core.boxes import clip_box
 from .core.config import TrackerConfig
 from .core.tracker import DATTracker, TrackState
-from .core.weights import REGISTRY, WeightsError, resolve_weights
+from .core.weights import REGISTRY, WeightsError, check_weights_name, resolve_weights
 from .frame_buffer import Frame, FrameBuffer
 from .msg import InitBox, TrackedObject
 from .srv import Initialize
@@ -108,6 +110,8 @@ PARAMS: Dict[str, Param] = {
 }
 #: Callback kinds the guard counts (``spin``: raised in rclpy's own handling).
 CALLBACK_KINDS = ("image", "init", "service", "parameters", "timer", "spin")
+#: The ParameterValue types rclpy knows (it raises on any other).
+PARAMETER_TYPES = frozenset(v for k, v in vars(ParameterType).items() if k.startswith("PARAMETER_"))
 #: Longest string parameter accepted (paths and encodings; longer is refused unread).
 MAX_STRING_PARAM = 4096
 
@@ -185,7 +189,7 @@ def _tracker_problem(values: Dict[str, Any]) -> Optional[str]:
     cfg = tracker_config(values)
     if not cfg.allow_random_backbone:
         try:
-            resolve_weights(cfg.backbone, cfg.weights)
+            check_weights_name(resolve_weights(cfg.backbone, cfg.weights))
         except WeightsError as exc:
             return str(exc)
     return None
@@ -253,12 +257,29 @@ class TrackerNode(Node):
             kind = "image" if sub.msg_type in (Image, CompressedImage) else "init"
             sub.callback = self._guarded(kind, sub.callback)
         for srv in self.services:
+            if srv.srv_type in (SetParameters, SetParametersAtomically):  # rclpy's own
+                srv.callback = self._checked_parameter_request(srv.callback)
             srv.callback = self._guarded("service", srv.callback, failed_response)
         for timer in self.timers:
             timer.callback = self._guarded("timer", timer.callback)
         self.add_on_set_parameters_callback(self._guarded(
             "parameters", self._on_set_parameters,
             lambda reason, *_: SetParametersResult(successful=False, reason=reason)))
+
+    def _checked_parameter_request(self, fn: Callable) -> Callable:
+        """rclpy's parameter service raises on a value type it does not know; refuse such
+        a request with the reason instead, as any other bad input."""
+        @functools.wraps(fn)
+        def call(request, response):
+            for p in request.parameters:
+                if p.value.type not in PARAMETER_TYPES:
+                    self._bad_messages += 1
+                    reason = f"parameter {p.name!r}: unknown ParameterValue type {p.value.type}"
+                    self.get_logger().warning(f"set_parameters refused: {reason}",
+                                              throttle_duration_sec=LOG_THROTTLE_S)
+                    return failed_response(reason, request, response)
+            return fn(request, response)
+        return call
 
     def _guarded(self, kind: str, fn: Callable, on_error: Optional[Callable] = None) -> Callable:
         """``fn`` that logs, counts and (with ``on_error(reason, *args)``) answers its failures."""

@@ -74,6 +74,14 @@ def resolve_weights(name: str, explicit: Optional[str] = None) -> Path:
     return p
 
 
+def check_weights_name(path: Path) -> None:
+    """Refuse a path no reader could take, from its name alone (nothing is read), so a
+    setting that can never load is refused when it is made, not at the next init box."""
+    path = Path(path)
+    if not (path.is_dir() or path.name.endswith(".json") or path.suffix.lower() in (".mat", ".pt", ".pth")):
+        raise WeightsError(f"{path}: unknown weights format (expected .mat, .pth, .pt, model.json or a TF.js folder)")
+
+
 # ----------------------------------------------------------------------------- readers
 def detect_format(path: Path) -> str:
     path = Path(path)
