@@ -31,6 +31,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 import torch
+import yaml
 from tqdm import tqdm
 
 from rl_tracker_ros.core.config import TrackerConfig
@@ -115,18 +116,29 @@ def memory_run(trunk, cfg: TrackerConfig, seq, size, n_frames: int, warmup: int 
     k = scale_of(next(iter(seq)), size)
     order = list(range(len(frames))) + list(range(len(frames) - 2, 0, -1))
     tracker = DATTracker(cfg, backbone=trunk)
+    cuda = tracker.device.type == "cuda"
     tracker.initialize(frames[0], seq.groundtruth[0] * k)
-    samples = []
+    samples, gpu = [], []
     for i in tqdm(range(1, n_frames), desc="memory run", unit="frame"):
         tracker.track(frames[order[i % len(order)]])
         if i % 250 == 0:
             samples.append((i, rss_mb()))
+            if cuda:  # what the tensors hold, and what the caching allocator keeps
+                gpu.append((i, torch.cuda.memory_allocated(tracker.device) / 2**20,
+                            torch.cuda.memory_reserved(tracker.device) / 2**20))
     after = [m for i, m in samples if i >= warmup]
-    return {"frames": n_frames, "warmup_frames": warmup, "rss_mb_at_warmup": after[0] if after else None,
-            "rss_mb_max_after_warmup": max(after) if after else None,
-            "rss_mb_end": samples[-1][1] if samples else None,
-            "growth_after_warmup_mb": round(max(after) - after[0], 1) if after else None,
-            "rss_mb_every_250_frames": [round(m, 1) for _, m in samples]}
+    out = {"frames": n_frames, "warmup_frames": warmup, "rss_mb_at_warmup": after[0] if after else None,
+           "rss_mb_max_after_warmup": max(after) if after else None,
+           "rss_mb_end": samples[-1][1] if samples else None,
+           "growth_after_warmup_mb": round(max(after) - after[0], 1) if after else None,
+           "rss_mb_every_250_frames": [round(m, 1) for _, m in samples]}
+    if cuda:
+        late = [(a, r) for i, a, r in gpu if i >= warmup]
+        out.update(gpu_allocated_mb_every_250_frames=[round(a, 1) for _, a, _ in gpu],
+                   gpu_reserved_mb_every_250_frames=[round(r, 1) for _, _, r in gpu],
+                   gpu_allocated_growth_after_warmup_mb=round(max(a for a, _ in late) - late[0][0], 1)
+                   if late else None)
+    return out
 
 
 def main() -> None:
@@ -140,8 +152,12 @@ def main() -> None:
     ap.add_argument("--paper-sequences", nargs="*", help="time the paper profile on these sequences only")
     ap.add_argument("--fast-frames", type=int, default=0, help="frames per sequence for the fast profile (0: all)")
     ap.add_argument("--paper-results", type=Path, help="folder of a full `rl-tracker eval` run of the paper profile")
-    ap.add_argument("--memory-frames", type=int, default=0, help="also run the fast profile this long (e.g. 10000)")
+    ap.add_argument("--memory-frames", type=int, default=0, help="also run one profile this long (e.g. 10000)")
+    ap.add_argument("--memory-profile", default="fast", help="the profile of the memory run (default fast)")
+    ap.add_argument("--memory-warmup", type=int, default=1000, help="frames before memory growth is measured")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a tracker setting in every profile, e.g. trunk_precision=float16")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
 
@@ -150,6 +166,7 @@ def main() -> None:
     if args.sequences:
         seqs = [s for s in seqs if s.name in args.sequences]
     dev = resolve_device(args.device)
+    overrides = {k.strip(): yaml.safe_load(v) for k, _, v in (item.partition("=") for item in args.set)}
     machine = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                "device": str(dev), "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
                "frame_size": args.size, "date": time.strftime("%Y-%m-%d")}
@@ -163,7 +180,7 @@ def main() -> None:
         trunks[name] = trunk
         medians = {}
         for profile in args.profiles:
-            cfg = TrackerConfig.preset(profile, device=args.device)
+            cfg = TrackerConfig.preset(profile, device=args.device, **overrides)
             limit = args.paper_frames if profile == "paper" else args.fast_frames
             runs = []
             todo = [s for s in seqs if profile != "paper" or not args.paper_sequences
@@ -176,6 +193,7 @@ def main() -> None:
                     r["peak_gpu_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
                 runs.append(r)
             row = {"backbone": name, "weights": weights, "profile": profile, "lam": cfg.lam,
+                   "overrides": overrides,
                    "frames_per_sequence": limit or "all", **summarise(runs)}
             if dev.type == "cuda":
                 row["peak_gpu_mb"] = round(max(r["peak_gpu_mb"] for r in runs), 1)
@@ -200,8 +218,9 @@ def main() -> None:
     out = {"machine": machine, "rows": rows}
     if args.memory_frames:
         trunk = trunks.get("mobilenet") or load_backbone("mobilenet", allow_random=True)
-        out["memory"] = memory_run(trunk, TrackerConfig.preset("fast", device=args.device),
-                                   seqs[0], size, args.memory_frames)
+        out["memory"] = memory_run(trunk, TrackerConfig.preset(args.memory_profile, device=args.device, **overrides),
+                                   seqs[0], size, args.memory_frames, args.memory_warmup)
+        out["memory"]["profile"] = args.memory_profile
         print(json.dumps({k: v for k, v in out["memory"].items() if k != "rss_mb_every_250_frames"}))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,8 @@ Arguments (also listed by `ros2 launch rl_tracker_ros tracker.launch.py --show-a
   image_topic   camera topic, remapped onto the node's `image` (default: image);
                 with use_compressed the node reads `<image_topic>/compressed`
   device        auto, cpu, cuda or cuda:N (default: auto); overrides params_file
-  profile       paper (DAT as published) or fast (real time on a CPU) (default: paper);
-                overrides params_file
+  profile       auto (paper on a CUDA device, fast otherwise), paper (DAT as published)
+                or fast (real time on a CPU) (default: auto); overrides params_file
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
@@ -29,8 +29,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("image_topic", default_value="image",
                               description="camera image topic (remapped onto the node's 'image')"),
         DeclareLaunchArgument("device", default_value="auto", description="auto, cpu, cuda or cuda:N"),
-        DeclareLaunchArgument("profile", default_value="paper",
-                              description="tracker settings: paper (DAT as published) or fast (real time on a CPU)"),
+        DeclareLaunchArgument("profile", default_value="auto",
+                              description="tracker settings: auto (paper on a CUDA device, fast otherwise), "
+                                          "paper (DAT as published) or fast (real time on a CPU)"),
     ]
     image = LaunchConfiguration("image_topic")
     node = Node(

@@ -23,7 +23,7 @@ def _parse_box(text: str) -> np.ndarray:
 
 
 def _config_from_args(args):
-    from .core.config import TrackerConfig
+    from .core.config import TrackerConfig, load_yaml_mapping
 
     overrides = {}
     for item in args.set or []:
@@ -38,8 +38,10 @@ def _config_from_args(args):
     if getattr(args, "random_backbone", False):
         overrides["allow_random_backbone"] = True
     if args.config:
+        if "profile" not in overrides and "profile" not in load_yaml_mapping(args.config):
+            overrides["profile"] = "auto"
         return TrackerConfig.from_yaml(args.config, **overrides)
-    return TrackerConfig.from_dict(overrides)
+    return TrackerConfig.from_dict({"profile": "auto", **overrides})
 
 
 def cmd_run(args) -> int:
@@ -180,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--one-based", action="store_true", help="write 1-based boxes, as OTB result files are")
     r.add_argument("--video", type=Path, help="annotated output: .mp4/.avi file, or a folder for PNG frames")
     r.add_argument("--attention", action="store_true", help="compute and overlay the attention map")
-    r.add_argument("--profile", dest="tracker_profile", choices=["paper", "fast"],
-                   help="settings preset: paper (the DAT paper, default) or fast (real time on a CPU)")
+    r.add_argument("--profile", dest="tracker_profile", choices=["auto", "paper", "fast"],
+                   help="settings preset: auto (default, unless --config names one: paper on a CUDA device, "
+                        "fast otherwise), paper (the DAT paper) or fast (real time on a CPU)")
     r.add_argument("--config", help="tracker YAML config (keys of TrackerConfig)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one config key (repeatable)")
     r.add_argument("--weights", help="weights file or TF.js folder (overrides the cache lookup)")

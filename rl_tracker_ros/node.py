@@ -73,9 +73,9 @@ PARAMS: Dict[str, Param] = {
                          "(`rl-tracker weights list`)", tracker=True),
     "tracker_config": Param("", "YAML file of further tracker settings (rl_tracker_ros.core.config."
                                 "TrackerConfig keys); the parameters of this node win over it", tracker=True),
-    "profile": Param("paper", "tracker settings preset: paper (the DAT paper; seconds per frame on a CPU) "
-                              "or fast (one trunk pass per frame; real time on a CPU)",
-                     choices=("paper", "fast"), tracker=True),
+    "profile": Param("auto", "tracker settings preset: auto (paper on a CUDA device, fast otherwise), paper "
+                             "(the DAT paper; seconds per frame on a CPU) or fast (one trunk pass per frame; "
+                             "real time on a CPU)", choices=("auto", "paper", "fast"), tracker=True),
     "lam": Param(-1.0, "reciprocative learning weight lambda (Eq. 5); 0 gives the MDNet baseline; "
                        "negative: the profile's own value", range=(-1.0, 100.0), tracker=True),
     "score_threshold": Param(0.0, "mean top-5 score below which a frame counts as a failure "
@@ -130,9 +130,9 @@ def _descriptor(name: str, p: Param) -> ParameterDescriptor:
 
 def tracker_config(values: Dict[str, Any]) -> TrackerConfig:
     """The tracker's config from the node's parameter values (raises ValueError/OSError)."""
-    profile = values["profile"]
-    base = (TrackerConfig.from_yaml(values["tracker_config"], profile=profile) if values["tracker_config"]
-            else TrackerConfig.preset(profile))
+    profile, device = values["profile"], values["device"]
+    base = (TrackerConfig.from_yaml(values["tracker_config"], profile=profile, device=device)
+            if values["tracker_config"] else TrackerConfig.preset(profile, device=device))
     lam = float(values["lam"])
     return base.replace(device=values["device"], backbone=values["backbone"], weights=values["weights"] or None,
                         lam=lam if lam >= 0 else base.lam, success_threshold=float(values["score_threshold"]),
@@ -206,12 +206,14 @@ class TrackerNode(Node):
         self._tracker_factory = tracker_factory or (lambda cfg: DATTracker(cfg))
         self._values = {name: self.get_parameter(name).value for name in PARAMS}
         self._problem = check_tracker_values(self._values)
+        self._config: Optional[TrackerConfig] = None if self._problem else tracker_config(self._values)
         if self._problem:
             self.get_logger().error(f"tracker not ready: {self._problem}")
-        self._min_box_size = (tracker_config(self._values).min_box_size if self._problem is None
-                              else TrackerConfig().min_box_size)
+        else:
+            self._log_profile()
         self.callback_errors: Counter = Counter()
         self._errors_reported = 0
+        self._worker_tracebacks: set = set()
         self._received = 0
         self._bad_messages = 0
         self._last_image_time: Optional[float] = None
@@ -306,8 +308,7 @@ class TrackerNode(Node):
             self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
 
     def _make_tracker_builder(self) -> Callable[[], Any]:
-        cfg = tracker_config(self._values) if self._problem is None else None
-        problem = self._problem
+        cfg, problem = self._config, self._problem
 
         def build():
             if cfg is None:
@@ -376,7 +377,7 @@ class TrackerNode(Node):
                     raise LookupError("no image received yet")
             else:
                 frame = self._buffer.nearest(stamp, int(self._values["init_stamp_tolerance"] * 1e9))
-            valid = clip_box(box, frame.image.shape, self._min_box_size)
+            valid = clip_box(box, frame.image.shape, self._config.min_box_size)
         except (LookupError, ValueError) as exc:
             return False, str(exc)
         self._worker.initialize(frame, valid)
@@ -407,11 +408,18 @@ class TrackerNode(Node):
                 return SetParametersResult(successful=False, reason=problem)
         self._values = values
         if changed_tracker:
-            self._problem = None
-            self._min_box_size = tracker_config(values).min_box_size
+            self._problem, self._config = None, tracker_config(values)
             self._worker.reconfigure(self._make_tracker_builder())
             self.get_logger().info("tracker settings changed; they apply from the next init box")
+            self._log_profile()
         return SetParametersResult(successful=True)
+
+    def _log_profile(self) -> None:
+        cfg = self._config
+        asked = self._values["profile"]
+        how = f" (profile {asked}, device {cfg.device})" if asked == "auto" else ""
+        self.get_logger().info(f"tracker profile {cfg.profile}{how}: {cfg.feature_mode} features, "
+                               f"lambda {cfg.lam:g}, backbone {cfg.backbone}")
 
     # ------------------------------------------------------------------ outputs (worker thread)
     def _attention_wanted(self) -> bool:
@@ -438,14 +446,23 @@ class TrackerNode(Node):
             colour = cv2.applyColorMap(np.clip(res.attention * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
             self._pub_attention.publish(rgb_to_image(cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), header))
 
-    def _worker_error(self, text: str) -> None:
+    def _worker_error(self, text: str, exc: Optional[BaseException] = None) -> None:
+        """The worker's problems: one throttled line each; an unexpected exception's first
+        occurrence (per type) with its full traceback."""
+        if exc is not None and type(exc).__name__ not in self._worker_tracebacks:
+            self._worker_tracebacks.add(type(exc).__name__)
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.get_logger().error(f"{text} (first {type(exc).__name__}; later ones are throttled)\n{tb}")
+            return
         self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
 
     def stats(self) -> Dict[str, Any]:
         """Counters and rates, as published on /diagnostics."""
-        return {"state": self._worker.state.value, "processing_rate_hz": round(self._worker.processing_rate, 2),
+        return {"state": self._worker.state.value, "profile": self._config.profile if self._config else "",
+                "processing_rate_hz": round(self._worker.processing_rate, 2),
                 "latency_s": round(self._last_latency, 3), "frames_received": self._received,
-                "frames_dropped": self._worker.dropped, "bad_messages": self._bad_messages,
+                "frames_dropped": self._worker.dropped, "frames_failed": self._worker.frames_failed,
+                "bad_messages": self._bad_messages,
                 "callback_errors": sum(self.callback_errors.values()),
                 **{f"callback_errors_{k}": self.callback_errors[k] for k in CALLBACK_KINDS}}
 
@@ -455,8 +472,15 @@ class TrackerNode(Node):
         silent = self._last_image_time is None or time.monotonic() - self._last_image_time > 2.0
         errors = sum(self.callback_errors.values())
         new_errors, self._errors_reported = errors - self._errors_reported, errors
+        health, failed, recent = self._worker.health()
         if self._problem:
             status.level, status.message = DiagnosticStatus.ERROR, f"tracker not ready: {self._problem}"
+        elif health == "error":
+            status.level = DiagnosticStatus.ERROR
+            status.message = f"tracking fails: all of the last {recent} frames failed (see the log)"
+        elif health == "warn":
+            status.level = DiagnosticStatus.WARN
+            status.message = f"{failed} of the last {recent} tracked frames failed (see the log)"
         elif silent:
             status.level, status.message = DiagnosticStatus.WARN, "no images in the last 2 s"
         elif new_errors:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,8 +37,12 @@ class TrackingWorker:
     """Runs ``make_tracker()``'s tracker on a thread of its own.
 
     ``on_output`` receives an :class:`Output` for the init frame and every tracked frame
-    (and for frames while idle, so consumers see the IDLE state); ``on_error`` receives
-    one line per problem (bad tracker settings, missing weights, out of memory ...).
+    (and for frames while idle, so consumers see the IDLE state); ``on_error(text, exc)``
+    receives one line per problem (bad tracker settings, missing weights, out of memory
+    ...) and the exception, when there is one, for its traceback. A frame whose tracking
+    raises is counted (``frames_failed``; :meth:`health` over the last ``recent_window``
+    frames), publishes nothing, and the state leaves TRACKING: a tracker that fails
+    every frame must not look like one that tracks.
     Both are called from the worker thread. ``history(index)`` gives the buffered frames
     that arrived after frame ``index``, oldest first; ``catch_up_step`` is the stride
     through them after an initialisation (0: jump straight to the newest frame).
@@ -46,7 +51,8 @@ class TrackingWorker:
     def __init__(self, make_tracker: Callable[[], object], on_output: Callable[[Output], None],
                  on_error: Callable[[str], None], want_attention: Callable[[], bool] = lambda: False,
                  rate_smoothing: float = 0.2,
-                 history: Callable[[int], Sequence[Frame]] = lambda index: (), catch_up_step: int = 3):
+                 history: Callable[[int], Sequence[Frame]] = lambda index: (), catch_up_step: int = 3,
+                 recent_window: int = 10):
         self._make_tracker = make_tracker
         self._history = history
         self._catch_up_step = int(catch_up_step)
@@ -68,6 +74,8 @@ class TrackingWorker:
         self._dropped = 0
         self._rate = 0.0
         self._last_done: Optional[float] = None
+        self.frames_failed = 0
+        self._recent: deque = deque(maxlen=recent_window)  # True: that tracked frame failed
 
     # ------------------------------------------------------------------ control (any thread)
     def start(self) -> None:
@@ -126,6 +134,15 @@ class TrackingWorker:
     def processing_rate(self) -> float:
         return self._rate
 
+    def health(self) -> Tuple[str, int, int]:
+        """(``ok`` | ``warn`` | ``error``, failed, frames) over the last tracked frames:
+        ``error`` when every one of a full window failed, ``warn`` when any did."""
+        recent = list(self._recent)
+        failed = sum(recent)
+        if recent and failed == len(recent) == self._recent.maxlen:
+            return "error", failed, len(recent)
+        return ("warn" if failed else "ok"), failed, len(recent)
+
     # ------------------------------------------------------------------ the thread
     def _loop(self) -> None:
         while True:
@@ -144,7 +161,7 @@ class TrackingWorker:
                 elif frame is not None:
                     self._process(frame)
             except Exception as exc:  # a bug must not silently end tracking for good
-                self._on_error(f"worker error: {_describe(exc)}")
+                self._on_error(f"worker error: {_describe(exc)}", exc)
 
     def _run_command(self, command: tuple) -> None:
         if command[0] == "reset":
@@ -159,12 +176,13 @@ class TrackingWorker:
             result = self._tracker.initialize(frame.image, box)
         except Exception as exc:  # bad settings, missing weights, out of memory: stay IDLE
             self._stop_tracking()
-            self._on_error(f"initialisation failed: {_describe(exc)}")
+            self._on_error(f"initialisation failed: {_describe(exc)}", None if _expected(exc) else exc)
             return
         finally:
             self._initialising = False
         self._size = frame.image.shape[:2]
         self._last_index = frame.index
+        self._recent.clear()  # a new target: its health starts afresh
         self._state = result.state
         self._last_done = None
         self._emit(frame, result)
@@ -213,10 +231,19 @@ class TrackingWorker:
         self._last_index = frame.index
         try:
             result = self._tracker.track(frame.image, attention=self._want_attention(), elapsed=elapsed)
-        except Exception as exc:  # e.g. CUDA out of memory: skip this frame, keep the target
-            self._on_error(f"tracking frame {frame.index} failed: {_describe(exc)}")
-            _free_device_memory()
+        except Exception as exc:  # CUDA out of memory (expected): skip this frame, keep the target
+            self.frames_failed += 1
+            self._recent.append(True)
+            oom = _out_of_memory(exc)
+            if not oom and self._state == TrackState.TRACKING:
+                self._state = TrackState.UNCERTAIN  # no box was found on this frame
+            # Out of memory is the one expected failure: the frame is skipped as a dropped
+            # one would be (the target and its state are kept) and the cache is freed.
+            self._on_error(f"tracking frame {frame.index} failed: {_describe(exc)}", None if oom else exc)
+            if oom:
+                _free_device_memory()
             return
+        self._recent.append(False)
         self._state = result.state
         now = time.monotonic()
         if self._last_done is not None:
@@ -231,7 +258,7 @@ class TrackingWorker:
         try:
             self._on_output(out)
         except Exception as exc:  # a publishing problem must not end the thread
-            self._on_error(f"publishing failed: {_describe(exc)}")
+            self._on_error(f"publishing failed: {_describe(exc)}", exc)
 
     def _stop_tracking(self) -> None:
         if self._tracker is not None:
@@ -244,6 +271,19 @@ class TrackingWorker:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """CUDA (or CPU allocator) out of memory: the one failure a frame may expect."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _expected(exc: BaseException) -> bool:
+    """Failures of an initialisation that are the user's to fix, said in one line: bad
+    settings, missing or corrupt weights, a box with nothing to learn, out of memory."""
+    from .core.weights import WeightsError
+
+    return isinstance(exc, (ValueError, WeightsError, FileNotFoundError)) or _out_of_memory(exc)
 
 
 def _free_device_memory() -> None:

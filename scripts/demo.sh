@@ -4,7 +4,7 @@
 # network, no dataset) on `image`, starts tracking through the node's ~/initialize
 # service and records `tracked_object` and `~/debug_image`: demo_out/node/ gets the
 # annotated video, the boxes and summary.json (accuracy, states, latency, rate).
-# The node runs the fast profile unless told otherwise (-p profile:=paper). DDS stays on loopback. Other cameras: bash scripts/demo.sh SOURCE [rl-tracker-demo options],
+# The node resolves profile auto: fast on a CPU, paper on CUDA (-p profile:=paper to force it). DDS stays on loopback. Other cameras: bash scripts/demo.sh SOURCE [rl-tracker-demo options],
 # SOURCE an OTB folder, a video file, an image glob or a rosbag2 folder (with --box x,y,w,h
 # when it has no ground truth); see `.venv/bin/rl-tracker-demo --help`.
 set -euo pipefail
@@ -26,9 +26,6 @@ fi
 if [ $# -eq 0 ]; then
   set -- scene --frames 40
 fi
-# The fast profile keeps up with a camera on a CPU; -p profile:=paper runs DAT as published.
-case " $* " in
-  *"profile:="*) ;;
-  *) extra+=(-p profile:=fast) ;;
-esac
+# The node's default profile (auto) is the fast one on a CPU and the paper one on a CUDA
+# device; -p profile:=paper runs DAT as published anywhere.
 exec .venv/bin/rl-tracker-demo "$@" "${extra[@]}"

@@ -216,3 +216,26 @@ def test_reduced_precision_trunk_gives_nearly_the_same_features():
     tr.initialize(frames[0], gt[0])
     with pytest.raises(ValueError, match="trunk_precision"):
         TrackerConfig(trunk_precision="int8")
+
+
+@needs_shared(MOBILENET_TFJS)
+def test_the_dense_map_is_the_strided_map_at_every_other_cell():
+    from rl_tracker_ros.core.weights import load_backbone
+
+    trunk = load_backbone("mobilenet", str(MOBILENET_TFJS))
+    x = trunk.preprocess(torch.rand(1, 3, 219, 219, generator=torch.Generator().manual_seed(0)) * 255)
+    with torch.no_grad():
+        strided, dense = trunk.feature_map(x), trunk.feature_map(x, dense=True)
+    assert dense.shape[-1] == 2 * strided.shape[-1]
+    # Cell 2j + 1 of the dense map is cell j of the strided one, away from the borders
+    # (there the dilated convs read padding the strided ones do not).
+    torch.testing.assert_close(dense[..., 1::2, 1::2][..., 2:-2, 2:-2], strided[..., 2:-2, 2:-2])
+    frames, gt = synthetic_sequence(n=1, size=(320, 240))
+    region = covering_region(gt[:1], 107, 16)
+    a = RegionFeatures(trunk, frames[0], region, gt[0], 107, 16, 448, dense=True).features(gt[:1])
+    assert torch.nn.functional.cosine_similarity(a, crop_features(trunk, frames[0], gt[0])).item() > 0.9999
+
+
+def test_a_trunk_without_a_dense_map_refuses_region_dense():
+    with pytest.raises(ValueError, match="dense"):
+        fast(region_dense=True)

@@ -14,6 +14,7 @@ import numpy as np
 import yaml
 
 from ros_harness import RosHarness, header_for  # noqa: F401 (loopback environment first)
+from conftest import MOBILENET_TFJS, SEQUENCES, needs_shared
 import rclpy
 from rcl_interfaces.srv import GetParameters
 from rclpy.executors import SingleThreadedExecutor
@@ -99,3 +100,66 @@ def test_executable_runs_with_the_parameters_file_and_serves():
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
     assert "tracker not ready" in out  # this test's empty weights cache: said clearly, node kept serving
+
+
+FIRST_TRACKING_WITHIN_S = 3.0  # issue #16: a CPU robot gets a tracked box this soon after the init box
+
+
+@needs_shared(SEQUENCES / "Crossing")
+@needs_shared(MOBILENET_TFJS)
+def test_the_shipped_parameters_track_within_seconds_on_a_cpu(tmp_path):
+    """No profile given: ``auto`` resolves to the real-time profile on this CPU, so the
+    first TRACKING result follows the init box within seconds, not minutes."""
+    from rl_tracker_ros.core.weights import import_weights
+    from rl_tracker_ros.msg import InitBox
+    from rl_tracker_ros.sequences import load_otb
+    from rl_tracker_ros.srv import Initialize
+
+    seq = load_otb(SEQUENCES / "Crossing")
+    frames = [f for _, f in zip(range(60), seq)]
+    weights = import_weights(MOBILENET_TFJS)
+    log = tmp_path / "node.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "nodes" / "tracker_node"), "--ros-args",
+                                 "--params-file", str(PARAMS_FILE), "-p", f"weights:={weights}"],
+                                stdout=out, stderr=subprocess.STDOUT)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = Node("probe", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        got = []
+        node.create_subscription(TrackedObject, "tracked_object", got.append, 100)
+        pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
+        client = node.create_client(Initialize, "/rl_tracker/initialize")
+        assert client.wait_for_service(timeout_sec=30), "the node process never came up"
+        first = header_for(0)
+        end = time.monotonic() + 20
+        while not got and time.monotonic() < end:
+            pub.publish(rgb_to_image(frames[0], first))
+            executor.spin_once(timeout_sec=0.2)
+        assert got, "no result for the first frame"
+        x, y, w, h = (float(v) for v in seq.groundtruth[0])
+        future = client.call_async(Initialize.Request(box=InitBox(header=first, x=x, y=y, width=w, height=h)))
+        executor.spin_until_future_complete(future, timeout_sec=10)
+        assert future.result().success, future.result().reason
+        t0 = time.monotonic()
+        tracking_at = None
+        for i in range(1, len(frames)):  # the camera goes on at 30 Hz
+            pub.publish(rgb_to_image(frames[i], header_for(i)))
+            tick = time.monotonic() + 1 / 30
+            while time.monotonic() < tick:
+                executor.spin_once(timeout_sec=max(tick - time.monotonic(), 0.001))
+            if any(m.state == TrackedObject.STATE_TRACKING for m in got):
+                tracking_at = time.monotonic() - t0
+                break
+        assert tracking_at is not None and tracking_at < FIRST_TRACKING_WITHIN_S, (tracking_at, log.read_text())
+        assert proc.poll() is None
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "tracker profile fast (profile auto, device auto)" in log.read_text()

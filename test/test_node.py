@@ -17,7 +17,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 FAST = dict(feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200, n_samples=64,
             batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60)
-TINY_PARAMS = {"lam": 0.0, "lost_after": 3, "device": "cpu"}
+TINY_PARAMS = {"lam": 0.0, "lost_after": 3, "device": "cpu", "profile": "paper"}  # the tiny trunk's tests were set for it
 
 
 def tiny_factory(cfg: TrackerConfig) -> DATTracker:
@@ -269,7 +269,7 @@ def test_newest_frame_wins(ros):
 
 
 def test_compressed_input(ros):
-    frames, gt = synthetic_sequence(n=4)
+    frames, gt = synthetic_sequence(n=6, step=(4, 2))  # moves 20 px: a box held still cannot pass
     h = ros({"use_compressed": True})
     h.wait_for(lambda: h.compressed_pub.get_subscription_count() > 0, 10, "compressed subscription")
 
@@ -283,9 +283,11 @@ def test_compressed_input(ros):
     send(0)
     assert h.initialize(gt[0]).success
     h.wait_for(lambda: any(m.state != TrackedObject.STATE_IDLE for m in h.got("tracked_object")), 60, "init")
-    results = [send(i) for i in range(1, 4)]
+    results = [send(i) for i in range(1, 6)]
     assert all(m.state == TrackedObject.STATE_TRACKING for m in results)
+    assert np.mean([iou(gt[0], gt[i])[0] for i in range(1, 6)]) < 0.6  # a frozen box fails the bar
     assert np.mean([iou([m.x, m.y, m.width, m.height], gt[i])[0] for i, m in enumerate(results, 1)]) > 0.6
+    assert results[-1].x - gt[0][0] > 10  # and the box moved with the target
 
 
 def test_a_change_of_image_size_stops_tracking_with_an_error(ros):
@@ -346,9 +348,86 @@ def test_profile_parameter_selects_the_preset_and_lam_defaults_to_it():
     from rl_tracker_ros.node import PARAMS, tracker_config
 
     values = {name: p.default for name, p in PARAMS.items()}
-    paper = tracker_config(values)
+    paper = tracker_config({**values, "profile": "paper"})
     assert (paper.profile, paper.feature_mode, paper.lam) == ("paper", "crops", 5.0)
     fast = tracker_config({**values, "profile": "fast"})
     assert fast.feature_mode == "region" and fast.lam == TrackerConfig.preset("fast").lam
     assert tracker_config({**values, "profile": "fast", "lam": 2.5}).lam == 2.5
-    assert PARAMS["profile"].choices == ("paper", "fast")
+    assert PARAMS["profile"].choices == ("auto", "paper", "fast")
+
+
+def test_profile_auto_is_the_default_and_follows_the_device(monkeypatch):
+    import torch
+
+    from rl_tracker_ros.node import PARAMS, tracker_config
+
+    values = {name: p.default for name, p in PARAMS.items()}
+    assert values["profile"] == "auto"
+    assert tracker_config({**values, "device": "cpu"}).profile == "fast"
+    assert tracker_config({**values, "device": "cuda:1"}).profile == "paper"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert tracker_config({**values, "device": "auto"}).profile == "fast"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert tracker_config({**values, "device": "auto"}).profile == "paper"
+
+
+class FailingTracker(DATTracker):
+    """Initialises, then raises on every frame (or every other one with ``every=2``)."""
+
+    def __init__(self, cfg, every=1):
+        super().__init__(cfg.replace(**FAST), backbone=TinyTrunk())
+        self.every, self.calls = every, 0
+
+    def track(self, frame, attention=None, elapsed=1.0):
+        self.calls += 1
+        if self.calls % self.every == 0:
+            raise RuntimeError("injected tracking bug")
+        return super().track(frame, attention, elapsed)
+
+
+def diagnostics_levels(h, got):
+    return [s.level for msg in got for s in msg.status if s.name == "rl_tracker: tracking"]
+
+
+@pytest.mark.parametrize("every, level", [(1, "ERROR"), (2, "WARN")])
+def test_failing_frames_show_in_diagnostics_and_never_as_tracking(ros, every, level):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    level = getattr(DiagnosticStatus, level)
+    frames, gt = synthetic_sequence(n=14)
+    h = ros({"diagnostics_period": 0.2}, factory=lambda cfg: FailingTracker(cfg, every))
+    got = []
+    h.driver.create_subscription(DiagnosticArray, "/diagnostics", got.append, 50)
+    start_tracking(h, frames[0], gt[0])
+    h.wait_for(lambda: any(m.state == TrackedObject.STATE_TRACKING for m in h.got("tracked_object")), 30, "init")
+    h.clear()
+    for i in range(1, 13):
+        h.publish_frame(frames[i], i)
+        h.wait_for(lambda: h.node._worker.frames_failed + sum(1 for m in h.got("tracked_object")) >= i, 10,
+                   f"frame {i} handled")
+    got.clear()
+    h.wait_for(lambda: level in diagnostics_levels(h, got), 5, f"diagnostics level {level}")
+    stats = h.node.stats()
+    assert stats["frames_failed"] == (12 if every == 1 else 6)
+    tracking = [m for m in h.got("tracked_object") if m.state == TrackedObject.STATE_TRACKING]
+    if every == 1:
+        assert not tracking and stats["state"] != "tracking"
+    else:
+        assert len(tracking) == 6  # the frames that did track
+
+
+def test_settings_changed_while_tracking_apply_from_the_next_init_box(ros):
+    from rclpy.parameter import Parameter
+
+    frames, gt = synthetic_sequence(n=8)
+    h = ros()
+    start_tracking(h, frames[0], gt[0])
+    h.wait_for(lambda: any(m.state == TrackedObject.STATE_TRACKING for m in h.got("tracked_object")), 30, "init")
+    # A threshold no score reaches: every frame would fail under it.
+    assert h.node.set_parameters([Parameter("score_threshold", value=100.0)])[0].successful
+    before = play_lockstep(h, frames[:4])
+    assert all(m.state == TrackedObject.STATE_TRACKING for m in before)  # the running target keeps its settings
+    assert h.initialize(gt[4]).success
+    h.clear()
+    after = play_lockstep(h, frames[:8], start=5)
+    assert all(m.state != TrackedObject.STATE_TRACKING for m in after)  # the new box uses the new threshold

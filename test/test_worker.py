@@ -53,7 +53,8 @@ class FakeTracker:
 class Harness:
     def __init__(self, tracker, **worker_options):
         self.tracker, self.outputs, self.errors = tracker, [], []
-        self.worker = TrackingWorker(lambda: tracker, self._out, self.errors.append, **worker_options)
+        self.worker = TrackingWorker(lambda: tracker, self._out, lambda text, exc=None: self.errors.append(text),
+                                     **worker_options)
         self.worker.start()
 
     def _out(self, out):
