@@ -35,6 +35,15 @@ def set_parameters_client(h):
     return h.driver.create_client(SetParameters, "/rl_tracker/set_parameters")
 
 
+def node_with_a_frame(ros):
+    """A node that has received (and answered) one frame, and that frame's ground truth."""
+    frames, gt = synthetic_sequence(n=2)
+    h = ros()
+    first = h.publish_frame(frames[0], 0)
+    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    return h, gt
+
+
 def test_an_image_callback_failure_is_counted_and_the_next_image_tracks(ros, monkeypatch):
     frames, gt = synthetic_sequence(n=3)
     h = ros()
@@ -47,10 +56,7 @@ def test_an_image_callback_failure_is_counted_and_the_next_image_tracks(ros, mon
 
 
 def test_an_init_topic_failure_is_counted_and_init_still_works(ros, monkeypatch):
-    frames, gt = synthetic_sequence(n=2)
-    h = ros()
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    h, gt = node_with_a_frame(ros)
     with monkeypatch.context() as m:
         m.setattr(h.node, "request_init", boom)
         h.init_pub.publish(InitBox(x=10.0, y=10.0, width=20.0, height=20.0))
@@ -59,10 +65,7 @@ def test_an_init_topic_failure_is_counted_and_init_still_works(ros, monkeypatch)
 
 
 def test_a_service_failure_is_answered_with_the_reason(ros, monkeypatch):
-    frames, gt = synthetic_sequence(n=2)
-    h = ros()
-    first = h.publish_frame(frames[0], 0)
-    h.wait_for(lambda: h.outputs_for(first), 10, "first frame")
+    h, gt = node_with_a_frame(ros)
     with monkeypatch.context() as m:
         m.setattr(h.node, "request_init", boom)
         resp = h.initialize(gt[0])

@@ -7,7 +7,6 @@ must still track a real sequence as well as the other node tests ask.
 """
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.msg import ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 
-from ros_harness import header_for  # noqa: I100 (loopback environment first)
+from ros_harness import RosHarness, header_for  # noqa: I100 (loopback environment first)
 from conftest import MOBILENET_TFJS, ROOT, SEQUENCES, needs_shared
 from test_fuzz_inputs import png_claiming
 from test_node import NODE_REAL_MIN_IOU
@@ -94,13 +93,7 @@ class Driver:
         rclpy.try_shutdown(context=self.context)
 
 
-def wait_for(predicate, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+wait_for = RosHarness.wait_for
 
 
 def hostile_image(rng) -> Image:

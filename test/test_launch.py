@@ -68,15 +68,23 @@ def test_parameters_file_lists_every_parameter_with_the_code_default():
         assert f"`{name}`" in readme, f"parameter {name} is not documented in the README"
 
 
-def test_executable_runs_with_the_parameters_file_and_serves():
+def start_node_and_probe(*overrides: str, stdout=subprocess.PIPE):
+    """The installed executable with the parameters file (and ``-p`` overrides) as its own
+    process, and a probe node with its executor in this one."""
+    args = [a for o in overrides for a in ("-p", o)]
     proc = subprocess.Popen([sys.executable, str(ROOT / "nodes" / "tracker_node"), "--ros-args",
-                             "--params-file", str(PARAMS_FILE), "-p", "lam:=2.0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             "--params-file", str(PARAMS_FILE), *args],
+                            stdout=stdout, stderr=subprocess.STDOUT, text=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = Node("probe", context=ctx)
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
+    return proc, ctx, node, executor
+
+
+def test_executable_runs_with_the_parameters_file_and_serves():
+    proc, ctx, node, executor = start_node_and_probe("lam:=2.0")
     try:
         got = []
         node.create_subscription(TrackedObject, "tracked_object", got.append, 10)
@@ -120,14 +128,7 @@ def test_the_shipped_parameters_track_within_seconds_on_a_cpu(tmp_path):
     weights = import_weights(MOBILENET_TFJS)
     log = tmp_path / "node.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "nodes" / "tracker_node"), "--ros-args",
-                                 "--params-file", str(PARAMS_FILE), "-p", f"weights:={weights}"],
-                                stdout=out, stderr=subprocess.STDOUT)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = Node("probe", context=ctx)
-    executor = SingleThreadedExecutor(context=ctx)
-    executor.add_node(node)
+        proc, ctx, node, executor = start_node_and_probe(f"weights:={weights}", stdout=out)
     try:
         got = []
         node.create_subscription(TrackedObject, "tracked_object", got.append, 100)
