@@ -226,6 +226,8 @@ class TrackerNode(Node):
         self._create_interfaces()
         self._guard_callbacks()
         self._worker.start()
+        if self._problem is None:
+            self._worker.prepare()
 
     # ------------------------------------------------------------------ wiring
     def _create_interfaces(self) -> None:
@@ -410,6 +412,7 @@ class TrackerNode(Node):
         if changed_tracker:
             self._problem, self._config = None, tracker_config(values)
             self._worker.reconfigure(self._make_tracker_builder())
+            self._worker.prepare()
             self.get_logger().info("tracker settings changed; they apply from the next init box")
             self._log_profile()
         return SetParametersResult(successful=True)

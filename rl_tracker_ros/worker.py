@@ -117,6 +117,16 @@ class TrackingWorker:
             self._make_tracker = make_tracker
             self._tracker_stale = True
 
+    def prepare(self) -> None:
+        """Build the tracker (load its weights) now, on the worker thread, unless a target
+        is being tracked: the first init box then waits only for training (a build takes
+        about 0.2 s on a CPU, six camera frames). A build that fails is logged and tried
+        again at the next init box."""
+        with self._cond:
+            if self._command is None:
+                self._command = ("prepare",)
+                self._cond.notify()
+
     @property
     def state(self) -> TrackState:
         return self._state
@@ -164,6 +174,15 @@ class TrackingWorker:
                 self._on_error(f"worker error: {_describe(exc)}", exc)
 
     def _run_command(self, command: tuple) -> None:
+        if command[0] == "prepare":
+            if self._state == TrackState.IDLE and (self._tracker is None or self._tracker_stale):
+                try:
+                    self._tracker, self._tracker_stale = None, True
+                    self._tracker = self._make_tracker()
+                    self._tracker_stale = False
+                except Exception as exc:  # missing weights and the like: said now, retried at init
+                    self._on_error(f"building the tracker failed: {_describe(exc)}", None if _expected(exc) else exc)
+            return
         if command[0] == "reset":
             self._stop_tracking()
             return

@@ -205,3 +205,27 @@ def test_catch_up_step_zero_jumps_to_the_newest_frame():
     h.wait(lambda: h.tracker.tracked == [20])
     assert h.tracker.elapsed == [20]
     h.worker.stop()
+
+
+def test_prepare_builds_the_tracker_before_the_first_init_box_and_never_while_tracking():
+    builds = []
+    tracker = FakeTracker()
+    worker = TrackingWorker(lambda: builds.append(1) or tracker, lambda out: None, lambda text, exc=None: None)
+    worker.start()
+    try:
+        worker.prepare()
+        deadline = time.monotonic() + 5
+        while not builds and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert builds == [1]
+        worker.initialize(numbered(0), [1, 2, 3, 4])
+        deadline = time.monotonic() + 5
+        while worker.state != TrackState.TRACKING and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert worker.state == TrackState.TRACKING and builds == [1]  # the init used the prepared one
+        worker.reconfigure(lambda: builds.append(2) or tracker)
+        worker.prepare()  # while tracking: the running target keeps its tracker
+        time.sleep(0.1)
+        assert builds == [1]
+    finally:
+        worker.stop()
