@@ -213,7 +213,7 @@ class TrackerNode(Node):
             self._log_profile()
         self.callback_errors: Counter = Counter()
         self._errors_reported = 0
-        self._worker_tracebacks: set = set()
+        self._tracebacks_logged: set = set()  # failure kinds logged once with a traceback
         self._received = 0
         self._bad_messages = 0
         self._last_image_time: Optional[float] = None
@@ -302,10 +302,15 @@ class TrackerNode(Node):
     def callback_failed(self, kind: str, exc: BaseException) -> None:
         """Count ``exc`` under ``kind``; the first of a kind is logged with its traceback."""
         self.callback_errors[kind] += 1
-        text = f"{kind} callback failed: {type(exc).__name__}: {exc}"
-        if self.callback_errors[kind] == 1:
+        self._log_failure(f"{kind} callback", f"{kind} callback failed: {type(exc).__name__}: {exc}", exc)
+
+    def _log_failure(self, key: str, text: str, exc: Optional[BaseException]) -> None:
+        """``text`` as an error: with ``exc``'s full traceback the first time ``key`` fails,
+        throttled after that (and always without an exception)."""
+        if exc is not None and key not in self._tracebacks_logged:
+            self._tracebacks_logged.add(key)
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            self.get_logger().error(f"{text} (first of its kind; later ones are throttled)\n{tb}")
+            self.get_logger().error(f"{text} (the first {key} failure; later ones are throttled)\n{tb}")
         else:
             self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
 
@@ -452,12 +457,7 @@ class TrackerNode(Node):
     def _worker_error(self, text: str, exc: Optional[BaseException] = None) -> None:
         """The worker's problems: one throttled line each; an unexpected exception's first
         occurrence (per type) with its full traceback."""
-        if exc is not None and type(exc).__name__ not in self._worker_tracebacks:
-            self._worker_tracebacks.add(type(exc).__name__)
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            self.get_logger().error(f"{text} (first {type(exc).__name__}; later ones are throttled)\n{tb}")
-            return
-        self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
+        self._log_failure(f"worker {type(exc).__name__}" if exc is not None else "worker", text, exc)
 
     def stats(self) -> Dict[str, Any]:
         """Counters and rates, as published on /diagnostics."""

@@ -49,7 +49,7 @@ class TrackingWorker:
     """
 
     def __init__(self, make_tracker: Callable[[], object], on_output: Callable[[Output], None],
-                 on_error: Callable[[str], None], want_attention: Callable[[], bool] = lambda: False,
+                 on_error: Callable[[str, Optional[BaseException]], None], want_attention: Callable[[], bool] = lambda: False,
                  rate_smoothing: float = 0.2,
                  history: Callable[[int], Sequence[Frame]] = lambda index: (), catch_up_step: int = 3,
                  recent_window: int = 10):
@@ -175,11 +175,9 @@ class TrackingWorker:
 
     def _run_command(self, command: tuple) -> None:
         if command[0] == "prepare":
-            if self._state == TrackState.IDLE and (self._tracker is None or self._tracker_stale):
+            if self._state == TrackState.IDLE:
                 try:
-                    self._tracker, self._tracker_stale = None, True
-                    self._tracker = self._make_tracker()
-                    self._tracker_stale = False
+                    self._current_tracker()
                 except Exception as exc:  # missing weights and the like: said now, retried at init
                     self._on_error(f"building the tracker failed: {_describe(exc)}", None if _expected(exc) else exc)
             return
@@ -188,11 +186,7 @@ class TrackingWorker:
             return
         _, frame, box = command
         try:
-            if self._tracker is None or self._tracker_stale:
-                self._tracker, self._tracker_stale = None, True
-                self._tracker = self._make_tracker()
-                self._tracker_stale = False
-            result = self._tracker.initialize(frame.image, box)
+            result = self._current_tracker().initialize(frame.image, box)
         except Exception as exc:  # bad settings, missing weights, out of memory: stay IDLE
             self._stop_tracking()
             self._on_error(f"initialisation failed: {_describe(exc)}", None if _expected(exc) else exc)
@@ -206,6 +200,14 @@ class TrackingWorker:
         self._last_done = None
         self._emit(frame, result)
         self._catch_up()
+
+    def _current_tracker(self):
+        """The tracker of the current settings, built now if there is none or they changed."""
+        if self._tracker is None or self._tracker_stale:
+            self._tracker, self._tracker_stale = None, True
+            self._tracker = self._make_tracker()
+            self._tracker_stale = False
+        return self._tracker
 
     def _catch_up(self) -> None:
         """Track the frames that arrived during first-frame training, ``catch_up_step``

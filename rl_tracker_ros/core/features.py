@@ -125,7 +125,6 @@ class RegionFeatures:
         self.region = np.concatenate([centre - size / 2, size])
         region = self.region
         out_w, out_h = (int(v) for v in sizes)
-        self.px = self.scale  # frame px -> trunk px, exact
         # Only the frame pixels the region reads (plus a bilinear margin) are converted and
         # sent to the device; outside the frame they read as grey either way.
         h, w = frame.shape[:2]
@@ -183,7 +182,7 @@ class RegionFeatures:
         cells = torch.as_tensor(t.map_cells, dtype=torch.float32, device=dev) * t.map_stride + t.map_first
         frac = cells / self.crop_size                                             # crop px -> [0, 1]
         origin = torch.as_tensor(self.region[:2], dtype=torch.float32, device=dev)
-        px = torch.as_tensor(self.px, dtype=torch.float32, device=dev)
+        px = torch.as_tensor(self.scale, dtype=torch.float32, device=dev)  # frame -> trunk px, exact
         # Frame -> trunk pixels -> continuous map cell index -> grid_sample's [-1, 1].
         u = ((ctx[:, 0:1] + frac[None] * ctx[:, 2:3]) - origin[0]) * px[0]      # (N, k)
         v = ((ctx[:, 1:2] + frac[None] * ctx[:, 3:4]) - origin[1]) * px[1]
