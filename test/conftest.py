@@ -68,6 +68,13 @@ class TinyTrunk(torch.nn.Module):
     def forward(self, crops):
         return self.features(self.preprocess(crops)).flatten(1) * self.feature_scale
 
+    def first_layer(self, crops):
+        return self.conv1(self.preprocess(crops))
+
+    def after_first(self, z):
+        x = torch.relu(self.conv2(torch.relu(z)))
+        return torch.nn.functional.max_pool2d(x, 3, 2).flatten(1) * self.feature_scale
+
     @property
     def feature_dim(self):
         with torch.no_grad():

@@ -168,3 +168,145 @@ def test_mobilenet_gated_jvp_equals_forward_mode_ad_and_double_backprop():
     for a, b in zip(ours, ref):
         assert torch.allclose(a, b, rtol=1e-7, atol=1e-12)
         assert b.abs().max() > 0
+
+
+# --------------------------------------------------------------- the official form (issue #14)
+from rl_tracker_ros.core.attention import batch_ratio_regulariser, cross_entropy, first_layer_attention  # noqa: E402
+
+
+def test_batch_ratio_regulariser_on_hand_made_maps():
+    # Two positives, one negative; population statistics of each 2x2 map:
+    a_p = torch.tensor([[[1.0, 3.0], [1.0, 3.0]],     # mu 2, sd 1
+                        [[2.0, 2.0], [2.0, 6.0]],     # mu 3, sd sqrt(3)
+                        [[0.0, 2.0], [0.0, 2.0]]])    # mu 1, sd 1
+    a_n = torch.tensor([[[0.0, 4.0], [0.0, 4.0]],     # mu 2, sd 2
+                        [[1.0, 1.0], [1.0, 1.0]],     # mu 1, sd 0 (floored)
+                        [[0.0, 6.0], [0.0, 6.0]]])    # mu 3, sd 3
+    labels = torch.tensor([1, 1, 0])
+    r = batch_ratio_regulariser(a_p, a_n, labels, eps=1e-8)
+    s3 = 3 ** 0.5
+    # The maps are divided by their batch mean (2) first: the ratios do not change.
+    want = (1 + s3) / (2 + 3) + (2 + 1) / (2 + 1e-8 * 2) + 3 / 3 + 1 / 1
+    assert r.item() == pytest.approx(want, rel=1e-6)
+    # It is a ratio of sums, not the mean of the per-sample ratios.
+    per_sample = reciprocative_regulariser(a_p, a_n, labels).mean().item()
+    assert abs(r.item() - per_sample) > 0.1
+
+
+def test_batch_ratio_regulariser_ignores_the_scale_of_the_maps_and_tiny_maps_are_not_floored():
+    g = torch.Generator().manual_seed(5)
+    a_p, a_n = torch.rand(6, 7, 7, generator=g), torch.rand(6, 7, 7, generator=g)
+    labels = torch.tensor([1, 1, 1, 0, 0, 0])
+    r = batch_ratio_regulariser(a_p, a_n, labels)
+    for c in (1e-12, 1e-6, 1e6):  # squared gradients are often ~1e-10
+        assert batch_ratio_regulariser(a_p * c, a_n * c, labels).item() == pytest.approx(r.item(), rel=1e-5)
+
+
+def test_batch_ratio_regulariser_is_finite_on_flat_and_zero_maps():
+    zero = torch.zeros(4, 5, 5, requires_grad=True)
+    const = torch.full((4, 5, 5), 0.3, requires_grad=True)
+    labels = torch.tensor([1, 0, 1, 0])
+    for a, b in ((zero, const), (const, zero), (zero, zero)):
+        r = batch_ratio_regulariser(a, b, labels)
+        assert torch.isfinite(r)
+        (ga, gb) = torch.autograd.grad(r, (a, b), allow_unused=True)
+        assert torch.isfinite(ga).all() and torch.isfinite(gb).all()
+
+
+def test_lambda_zero_is_exactly_the_baseline_in_both_forms_and_reductions():
+    logits = torch.randn(64, 2)
+    labels = torch.cat([torch.ones(32), torch.zeros(32)]).long()
+    maps = torch.rand(64, 4, 4)
+    for form in ("official", "per_sample"):
+        for red in ("sum", "mean"):
+            ref = F.cross_entropy(logits, labels, reduction=red)
+            assert torch.equal(reciprocative_loss(logits, labels, 0.0, maps, maps, form=form, reduction=red), ref)
+            assert not torch.equal(reciprocative_loss(logits, labels, 5.0, maps, maps * 2, form=form, reduction=red), ref)
+    # py-MDNet's BinaryLoss: the sum over the positives and the negatives, 64 x the mean here.
+    assert cross_entropy(logits, labels, "sum").item() == pytest.approx(64 * cross_entropy(logits, labels).item(), rel=1e-6)
+
+
+def _first_layer_reference(trunk, head, crops):
+    """Squared gradients at the first conv output, by plain autograd through the whole trunk."""
+    z = trunk.first_layer(crops).detach().requires_grad_(True)
+    logits = head(trunk.after_first(z))
+    gp = torch.autograd.grad(logits[:, 1].sum(), z, create_graph=True)[0]
+    gn = torch.autograd.grad(logits[:, 0].sum(), z, create_graph=True)[0]
+    return gp.square().sum(1), gn.square().sum(1)
+
+
+def test_first_layer_split_reproduces_the_trunk():
+    trunk, _, crops, _ = _setup()
+    assert torch.allclose(trunk.after_first(trunk.first_layer(crops)), trunk(crops))
+
+
+def test_first_layer_attention_is_squared_gradient_at_the_first_conv_output():
+    trunk, head, crops, _ = _setup()
+    a_p, a_n = first_layer_attention(trunk, head, crops)
+    rp, rn = _first_layer_reference(trunk, head, crops)
+    assert a_p.shape == rp.shape == (4, trunk.first_layer(crops).shape[2], trunk.first_layer(crops).shape[3])
+    assert torch.allclose(a_p, rp, rtol=1e-10) and torch.allclose(a_n, rn, rtol=1e-10)
+    assert (a_p >= 0).all() and a_p.sum() > 0
+
+
+def test_first_layer_attention_runs_the_head_without_dropout_and_restores_its_mode():
+    trunk, _, crops, _ = _setup()
+    head = Classifier(trunk.feature_dim, hidden=16, dropout=0.5).double().train()
+    maps = [first_layer_attention(trunk, head, crops)[0] for _ in range(2)]
+    assert head.training
+    assert torch.equal(maps[0], maps[1])  # dropout would make two passes differ
+    head.eval()
+    assert torch.allclose(maps[0], _first_layer_reference(trunk, head, crops)[0])
+
+
+def _official_reg(trunk, head, crops, labels):
+    a_p, a_n = first_layer_attention(trunk, head, crops)
+    return batch_ratio_regulariser(a_p, a_n, labels)
+
+
+def test_official_regulariser_gradient_is_nonzero_and_matches_finite_differences():
+    """Fails if the maps lose their graph (``create_graph``): R would be a constant in the
+    fc weights, as the official code's is on PyTorch 0.4 and newer."""
+    trunk, head, crops, labels = _setup()
+    reg = _official_reg(trunk, head, crops, labels)
+    grads = torch.autograd.grad(reg, [head.fc4.weight, head.fc6.weight])
+    assert all(g.abs().max() > 1e-6 for g in grads)
+    h = 1e-6
+    for w, g, idx in ((head.fc4.weight, grads[0], [(0, 0), (3, 17), (15, 5)]),
+                      (head.fc6.weight, grads[1], [(0, 2), (1, 9)])):
+        for i, j in idx:
+            with torch.no_grad():
+                w[i, j] += h
+            up = _official_reg(trunk, head, crops, labels).item()
+            with torch.no_grad():
+                w[i, j] -= 2 * h
+            down = _official_reg(trunk, head, crops, labels).item()
+            with torch.no_grad():
+                w[i, j] += h
+            assert g[i, j].item() == pytest.approx((up - down) / (2 * h), rel=1e-4, abs=1e-8)
+
+
+def test_mobilenet_first_layer_gated_path_equals_plain_double_backprop():
+    from rl_tracker_ros.core.backbones import MobileNetV1
+
+    torch.manual_seed(2)
+    trunk = MobileNetV1(depth=3).double()
+    with torch.no_grad():
+        for m in trunk.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.normal_(0, 0.3)
+                m.bias.normal_(0, 0.5)
+    trunk.freeze()
+    crops = torch.rand(4, 3, 107, 107, dtype=torch.float64) * 255
+    assert trunk.first_layer(crops).shape == (4, 32, 54, 54)
+    assert torch.allclose(trunk.after_first(trunk.first_layer(crops)), trunk(crops))
+    head = Classifier(trunk.feature_dim, hidden=8, dropout=0.0).double()
+    labels = torch.tensor([1, 1, 0, 0])
+    rp, rn = _first_layer_reference(trunk, head, crops)
+    # The maps depend on the weights only (biases move no ReLU gate smoothly).
+    weights = [head.fc4.weight, head.fc5.weight, head.fc6.weight]
+    ref = torch.autograd.grad(batch_ratio_regulariser(rp, rn, labels), weights)
+    ours = torch.autograd.grad(_official_reg(trunk, head, crops, labels), weights)
+    for a, b in zip(ours, ref):
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-14)
+        assert b.abs().max() > 0

@@ -2,8 +2,11 @@
 
 ``data/paper_profile_golden.json`` holds the boxes this exact code path gave for a fixed
 seed at the commit recorded in the file, before the fast profile and motion-aware search
-were added (issue #5). Any change to the paper path's sampling, crops, features, training
-or update schedule moves these boxes; float noise across machines stays far below 0.05 px.
+were added (issue #5): the paper profile as it was then, the per-sample form of Eq. 2-5
+with the mean cross-entropy. ``data/paper_profile_official_golden.json`` holds the
+boxes of today's paper profile (the official form and summed loss, issue #14) at its
+commit. Any change to the paper path's sampling, crops, features, training or update
+schedule moves these boxes; float noise across machines stays far below 0.05 px.
 """
 import json
 from pathlib import Path
@@ -18,7 +21,12 @@ from rl_tracker_ros.sequences import load_otb
 
 from conftest import MOBILENET_TFJS, SEQUENCES, TinyTrunk, needs_shared, synthetic_sequence
 
-GOLDEN = json.loads((Path(__file__).parent / "data" / "paper_profile_golden.json").read_text())
+DATA = Path(__file__).parent / "data"
+GOLDEN = json.loads((DATA / "paper_profile_golden.json").read_text())
+OFFICIAL = json.loads((DATA / "paper_profile_official_golden.json").read_text())
+#: The paper profile before issue #14 is these overrides of today's.
+PER_SAMPLE = dict(attention_form="per_sample", loss_reduction="mean")
+FORMS = {"per_sample": (GOLDEN, PER_SAMPLE), "official": (OFFICIAL, {})}
 TOL_PX = 0.05
 
 
@@ -27,20 +35,24 @@ def run(cfg, trunk, frames, first_box):
     return np.array([tr.initialize(frames[0], first_box).box] + [tr.track(f).box for f in frames[1:]])
 
 
+@pytest.mark.parametrize("form", sorted(FORMS))
 @pytest.mark.parametrize("lam", [0.0, 5.0])
-def test_paper_profile_boxes_unchanged_on_synthetic_clip(lam):
+def test_paper_profile_boxes_unchanged_on_synthetic_clip(lam, form):
+    golden, overrides = FORMS[form]
     frames, gt = synthetic_sequence(n=12)
-    cfg = TrackerConfig.preset("paper", lam=lam, feature_scale=20.0, **GOLDEN["config"])
+    cfg = TrackerConfig.preset("paper", lam=lam, feature_scale=20.0, **golden["config"], **overrides)
     boxes = run(cfg, TinyTrunk(), frames, gt[0])
-    np.testing.assert_allclose(boxes, GOLDEN["runs"][f"synthetic_tiny_lam{lam:g}"], atol=TOL_PX, rtol=0)
+    np.testing.assert_allclose(boxes, golden["runs"][f"synthetic_tiny_lam{lam:g}"], atol=TOL_PX, rtol=0)
 
 
 @needs_shared(MOBILENET_TFJS)
 @needs_shared(SEQUENCES / "Crossing")
+@pytest.mark.parametrize("form", sorted(FORMS))
 @pytest.mark.parametrize("lam", [0.0, 5.0])
-def test_paper_profile_boxes_unchanged_on_real_clip(lam):
+def test_paper_profile_boxes_unchanged_on_real_clip(lam, form):
+    golden, overrides = FORMS[form]
     seq = load_otb(SEQUENCES / "Crossing")
     frames = [f for _, f in zip(range(12), seq)]
-    cfg = TrackerConfig.preset("paper", lam=lam, **GOLDEN["config"])
+    cfg = TrackerConfig.preset("paper", lam=lam, **golden["config"], **overrides)
     boxes = run(cfg, load_backbone("mobilenet", str(MOBILENET_TFJS)), frames, seq.groundtruth[0])
-    np.testing.assert_allclose(boxes, GOLDEN["runs"][f"crossing_mobilenet_lam{lam:g}"], atol=TOL_PX, rtol=0)
+    np.testing.assert_allclose(boxes, golden["runs"][f"crossing_mobilenet_lam{lam:g}"], atol=TOL_PX, rtol=0)

@@ -27,6 +27,12 @@ class Backbone(nn.Module):
     #: VGG-M conv3 features; a trunk whose features are smaller in magnitude scales them
     #: up so the same schedule trains the classifier to the same confidence.
     feature_scale: float = 1.0
+    #: ``feature_scale`` for each cross-entropy reduction (``TrackerConfig.loss_reduction``),
+    #: where a trunk was calibrated for both: summing over a batch of B samples makes each
+    #: fc step B times larger, and a linear head's response to a step grows with the
+    #: square of the feature scale, so the mean needs sqrt(B) (8 for 32 + 32) times the
+    #: summed schedule's scale for the same training. Empty: ``feature_scale`` for both.
+    scale_for_reduction: Dict[str, float] = {}
 
     def preprocess(self, crops: torch.Tensor) -> torch.Tensor:
         """Map 0..255 RGB crops to the trunk's input space."""
@@ -63,6 +69,16 @@ class Backbone(nn.Module):
             raise ValueError(f"{type(self).__name__} has no dense map")
         return self.features(x)
 
+    # --- the split the official attention maps use: crops -> first conv output -> features
+    def first_layer(self, crops: torch.Tensor) -> torch.Tensor:
+        """The first convolution's output (before its activation) for 0..255 crops."""
+        raise NotImplementedError
+
+    def after_first(self, z: torch.Tensor) -> torch.Tensor:
+        """Flat features from ``first_layer``'s output: ``after_first(first_layer(c)) == c``'s
+        features."""
+        raise NotImplementedError
+
     @property
     def feature_dim(self) -> int:
         p = next(self.parameters())
@@ -85,6 +101,8 @@ class VGGM(Backbone):
     """
 
     name = "vggm"
+    # The official code trains on VGG-M conv3 features as they are, with the summed loss.
+    scale_for_reduction = {"sum": 1.0, "mean": 8.0}
 
     def __init__(self, lrn: Tuple[float, float, float, float] = (5, 2.0, 1e-4, 0.75)):
         super().__init__()
@@ -100,9 +118,18 @@ class VGGM(Backbone):
         return crops - 128.0
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(self.lrn(F.relu(self.conv1(x))), 3, 2)
+        return self._after_conv1(self.conv1(x))
+
+    def _after_conv1(self, z: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.lrn(F.relu(z)), 3, 2)
         x = F.max_pool2d(self.lrn(F.relu(self.conv2(x))), 3, 2)
         return F.relu(self.conv3(x))
+
+    def first_layer(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.conv1(self.preprocess(crops))
+
+    def after_first(self, z: torch.Tensor) -> torch.Tensor:
+        return self._after_conv1(z).flatten(1) * self.feature_scale
 
     # conv1 7/2, pool 3/2, conv2 5/2, pool 3/2, conv3 3/1, no padding: cell j of conv3
     # is centred on input pixel coordinate 16 j + 37.5 (the default geometry above).
@@ -137,9 +164,11 @@ class MobileNetV1(Backbone):
     """
 
     name = "mobilenet"
-    # Measured on Coke frame 1 (50 iterations, lr 2e-4): mean positive logit 0.35 at
-    # scale 1, 4.4 at scale 10, the confident range MDNet-style schedules reach on VGG-M.
+    # Measured on Coke frame 1 (50 iterations, lr 2e-4, mean cross-entropy): mean positive
+    # logit 0.35 at scale 1, 4.4 at scale 10, the confident range MDNet-style schedules
+    # reach on VGG-M. The summed loss takes 10 / sqrt(64) (see the base class).
     feature_scale = 10.0
+    scale_for_reduction = {"mean": 10.0, "sum": 1.25}
 
     def __init__(self, depth: int = 11):
         super().__init__()
@@ -200,22 +229,42 @@ class MobileNetV1(Backbone):
             yield dw, dw.stride[0] if dw.stride[0] > 1 else None
             yield pw, None
 
-    def linearize(self, crops: torch.Tensor):
-        """Features of ``crops`` and the state ``jvp`` needs (ReLU6 gates, pool argmax)."""
-        x = self.preprocess(crops)
-        gates = []
-        for conv, pad_stride in self._layers():
+    def first_layer(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.conv1(_tf_same_pad(self.preprocess(crops), 3, 2))
+
+    def after_first(self, z: torch.Tensor) -> torch.Tensor:
+        x = F.relu6(z)
+        for conv, pad_stride in list(self._layers())[1:]:
+            x = F.relu6(conv(_tf_same_pad(x, 3, pad_stride) if pad_stride else x))
+        return F.max_pool2d(x, 3, 2).flatten(1) * self.feature_scale
+
+    def linearize(self, x: torch.Tensor, from_first: bool = False):
+        """Features and the state ``jvp`` needs (ReLU6 gates, pool argmax), at crops ``x``
+        or, ``from_first``, at the first convolution's output ``x``."""
+        layers = list(self._layers())
+        if from_first:
+            z, layers = x, layers[1:]
+            gates = [(z > 0) & (z < 6)]
+            x = F.relu6(z)
+        else:
+            x, gates = self.preprocess(x), []
+        for conv, pad_stride in layers:
             z = conv(_tf_same_pad(x, 3, pad_stride) if pad_stride else x)
             gates.append((z > 0) & (z < 6))
             x = F.relu6(z)
         out, idx = F.max_pool2d(x, 3, 2, return_indices=True)
-        return out.flatten(1) * self.feature_scale, (gates, idx)
+        return out.flatten(1) * self.feature_scale, (gates, idx, from_first)
 
     def jvp(self, tangent: torch.Tensor, state) -> torch.Tensor:
-        """J @ tangent at the input ``linearize`` saw (tangent in crop pixel units)."""
-        gates, idx = state
-        x = tangent / 127.5  # preprocess is affine with slope 1/127.5
-        for (conv, pad_stride), gate in zip(self._layers(), gates):
+        """J @ tangent at the input ``linearize`` saw (tangent in crop pixel units, or in
+        first-layer output units when ``linearize`` started there)."""
+        gates, idx, from_first = state
+        layers = list(self._layers())
+        if from_first:
+            x, gates, layers = tangent * gates[0], gates[1:], layers[1:]
+        else:
+            x = tangent / 127.5  # preprocess is affine with slope 1/127.5
+        for (conv, pad_stride), gate in zip(layers, gates):
             xin = _tf_same_pad(x, 3, pad_stride) if pad_stride else x
             x = F.conv2d(xin, conv.weight, None, conv.stride, conv.padding, 1, conv.groups) * gate
         pooled = x.flatten(2).gather(2, idx.flatten(2)).view(idx.shape)

@@ -104,6 +104,8 @@ class DATTracker:
             self.cfg.backbone, self.cfg.weights, self.cfg.allow_random_backbone)
         if self.cfg.feature_scale is not None:
             trunk.feature_scale = float(self.cfg.feature_scale)
+        elif self.cfg.loss_reduction in getattr(trunk, "scale_for_reduction", {}):
+            trunk.feature_scale = float(trunk.scale_for_reduction[self.cfg.loss_reduction])
         if self.cfg.feature_mode == "region" and not hasattr(trunk, "feature_map"):
             raise ValueError(f"feature_mode region needs a trunk with feature_map and its geometry (map_cells ...); {type(trunk).__name__} has none")
         if self.cfg.feature_mode == "region" and self.cfg.region_dense and getattr(trunk, "dense_stride", None) is None:
@@ -123,9 +125,9 @@ class DATTracker:
         trunk pass over the region covering ``cover`` at ``target``'s scale (``region``)."""
         cfg = self.cfg
         if cfg.feature_mode == "crops":
-            keep = cfg.lam > 0 and cfg.attention_layer == "input"
             return CropFeatures(self.trunk, frame_to_tensor(frame, self.device), cfg.crop_size,
-                                cfg.crop_padding, cfg.chunk_size, keep, self.feature_dim, self.trunk_dtype)
+                                cfg.crop_padding, cfg.chunk_size, cfg.keeps_crops, self.feature_dim,
+                                self.trunk_dtype)
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
                               cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,

@@ -10,7 +10,7 @@ import torch
 import torch._dynamo  # noqa: F401  torch.optim imports it lazily: 4 s inside the first init
 from torch import nn
 
-from .attention import attention_maps, feature_attention_maps, reciprocative_loss
+from .attention import attention_maps, feature_attention_maps, first_layer_attention, reciprocative_loss
 
 
 @dataclass
@@ -96,8 +96,11 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
     0-d tensor on the device (NaN when nothing was trained): reading it is left to the
     caller, so a GPU update never waits for the device inside the frame loop.
 
-    Attention maps are over the crop pixels (``cfg.attention_layer == 'input'``, the
-    paper) or over the trunk's output cells, whose (C, k, k) shape is ``feature_shape``."""
+    The official form (``cfg.attention_form``) takes its maps at the trunk's first layer
+    with the head in eval mode and the cross-entropy from a separate forward in train
+    mode, as the authors' code does; the per-sample form's maps are over the crop pixels
+    (``cfg.attention_layer == 'input'``, Eq. 2) or over the trunk's output cells, whose
+    (C, k, k) shape is ``feature_shape``."""
     device = pos.feats.device
     last = torch.tensor(float("nan"), device=device)
     if len(pos) == 0 or len(neg) == 0:
@@ -112,16 +115,19 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
         head.train()
         batch = SampleSet.cat([pos.take(pi), neg.take(ni)])
         labels = torch.cat([torch.ones(len(pi)), torch.zeros(len(ni))]).long().to(device)
-        if cfg.lam > 0 and cfg.attention_layer == "features":
+        if cfg.lam > 0 and cfg.attention_layer == "input" and batch.crops is None:
+            raise RuntimeError("lam > 0 needs the training crops in the sample memory")
+        if cfg.lam > 0 and cfg.attention_form == "official":
+            logits = head(batch.feats)
+            a_pos, a_neg = first_layer_attention(trunk, head, batch.crops, batch.feats)
+        elif cfg.lam > 0 and cfg.attention_layer == "features":
             logits, a_pos, a_neg = feature_attention_maps(head, batch.feats, feature_shape)
-            loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps)
         elif cfg.lam > 0:
-            if batch.crops is None:
-                raise RuntimeError("lam > 0 needs the training crops in the sample memory")
             logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
-            loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps)
         else:
-            loss = reciprocative_loss(head(batch.feats), labels, 0.0)
+            logits, a_pos, a_neg = head(batch.feats), None, None
+        loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
+                                  cfg.attention_form, cfg.loss_reduction)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

@@ -216,7 +216,8 @@ def make_tracker(spec: TrackerSpec, trunks: Optional[dict] = None) -> EvalTracke
     if trunks is not None:
         from ..core.weights import load_backbone
 
-        key = (cfg.backbone, cfg.weights, cfg.allow_random_backbone, cfg.feature_scale)
+        # the tracker sets the trunk's feature scale from these two: one trunk per scale
+        key = (cfg.backbone, cfg.weights, cfg.allow_random_backbone, cfg.feature_scale, cfg.loss_reduction)
         if key not in trunks:
             trunks[key] = load_backbone(*key[:3])
         trunk = trunks[key]
