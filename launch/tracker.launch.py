@@ -8,11 +8,14 @@ Arguments (also listed by `ros2 launch rl_tracker_ros tracker.launch.py --show-a
   device        auto, cpu, cuda or cuda:N (default: auto); overrides params_file
   profile       auto (paper on a CUDA device, fast otherwise), paper (DAT as published)
                 or fast (real time on a CPU) (default: auto); overrides params_file
+  autostart     true: the managed node configures and activates itself; false: it waits,
+                unconfigured, for a lifecycle manager or `ros2 lifecycle set` (default:
+                true); overrides params_file
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "rl_tracker_ros"
@@ -32,15 +35,18 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("profile", default_value="auto",
                               description="tracker settings: auto (paper on a CUDA device, fast otherwise), "
                                           "paper (DAT as published) or fast (real time on a CPU)"),
+        DeclareLaunchArgument("autostart", default_value="true",
+                              description="configure and activate at start-up (false: wait for a lifecycle manager)"),
     ]
     image = LaunchConfiguration("image_topic")
-    node = Node(
+    node = LifecycleNode(
         package=PACKAGE,
         executable=EXECUTABLE,
         name=NODE_NAME,
         namespace=LaunchConfiguration("namespace"),
         parameters=[LaunchConfiguration("params_file"), {"device": LaunchConfiguration("device"),
-                                                       "profile": LaunchConfiguration("profile")}],
+                                                       "profile": LaunchConfiguration("profile"),
+                                                       "autostart": LaunchConfiguration("autostart")}],
         remappings=[("image", image), ("image/compressed", [image, "/compressed"])],
         output="screen",
         emulate_tty=True,

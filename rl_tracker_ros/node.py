@@ -7,6 +7,14 @@ Topics (relative names, remappable):
   out  ~/debug_image, ~/attention (sensor_msgs/Image, rgb8), /diagnostics
 Services: ~/initialize (rl_tracker_ros/Initialize), ~/reset (std_srvs/Trigger).
 
+A managed (lifecycle) node, as robot bring-up (Nav2's lifecycle manager and others)
+expects: ``configure`` declares and checks the parameters, finds the weights and builds
+the tracker (a failure leaves the node unconfigured, with the reason logged and on
+/diagnostics); ``activate`` creates the subscriptions and services and enables the
+outputs; ``deactivate`` removes input and output but keeps the tracker and its target;
+``cleanup`` frees the model; ``shutdown`` works from any state. With ``autostart``
+(default true) the node configures and activates itself at start-up.
+
 Callbacks only convert and hand over; the tracking runs on :class:`TrackingWorker`'s
 thread, which always takes the newest frame. Every bad message is logged (throttled)
 and dropped; the node keeps serving. Every callback ROS calls (subscriptions, services,
@@ -34,7 +42,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType,
                                 SetParametersResult)
 from rcl_interfaces.srv import SetParameters, SetParametersAtomically
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_srvs.srv import Trigger
@@ -49,7 +57,7 @@ from .frame_buffer import Frame, FrameBuffer
 from .msg import InitBox, TrackedObject
 from .srv import Initialize
 from .visualize import draw_result
-from .worker import Output, TrackingWorker
+from .worker import Output, TrackingWorker, describe_error, free_device_memory
 
 STATE_CODES = {TrackState.IDLE: TrackedObject.STATE_IDLE, TrackState.TRACKING: TrackedObject.STATE_TRACKING,
                TrackState.UNCERTAIN: TrackedObject.STATE_UNCERTAIN, TrackState.LOST: TrackedObject.STATE_LOST}
@@ -67,6 +75,8 @@ class Param:
 
 
 PARAMS: Dict[str, Param] = {
+    "autostart": Param(True, "configure and activate at start-up; false: wait in the unconfigured state "
+                             "for the lifecycle services (a lifecycle manager's bring-up)", read_only=True),
     "device": Param("auto", "where the tracker runs: auto (cuda if available), cpu, cuda or cuda:N", tracker=True),
     "backbone": Param("mobilenet", "frozen conv trunk", choices=tuple(REGISTRY), tracker=True),
     "weights": Param("", "weights file of the backbone; empty: $RL_TRACKER_WEIGHTS or the user cache "
@@ -108,6 +118,8 @@ PARAMS: Dict[str, Param] = {
     "service_queue_depth": Param(100, "requests each service of this node queues, so a burst of calls is "
                                       "answered, not dropped", read_only=True, range=(1, 10000)),
 }
+#: Declared at construction, before any transition needs them; the rest at configure.
+NODE_PARAMS = ("autostart", "diagnostics_period")
 #: Callback kinds the guard counts (``spin``: raised in rclpy's own handling).
 CALLBACK_KINDS = ("image", "init", "service", "parameters", "timer", "spin")
 #: The ParameterValue types rclpy knows (it raises on any other).
@@ -195,22 +207,13 @@ def _tracker_problem(values: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-class TrackerNode(Node):
-    """DAT single-object tracker as a ROS 2 node (see the module docstring for its interface)."""
+class TrackerNode(LifecycleNode):
+    """DAT single-object tracker as a managed ROS 2 node (see the module docstring)."""
 
     def __init__(self, node_name: str = "rl_tracker", tracker_factory: Optional[Callable[[TrackerConfig], Any]] = None,
                  **kwargs):
         super().__init__(node_name, **kwargs)
-        for name, p in PARAMS.items():
-            self.declare_parameter(name, p.default, _descriptor(name, p))
         self._tracker_factory = tracker_factory or (lambda cfg: DATTracker(cfg))
-        self._values = {name: self.get_parameter(name).value for name in PARAMS}
-        self._problem = check_tracker_values(self._values)
-        self._config: Optional[TrackerConfig] = None if self._problem else tracker_config(self._values)
-        if self._problem:
-            self.get_logger().error(f"tracker not ready: {self._problem}")
-        else:
-            self._log_profile()
         self.callback_errors: Counter = Counter()
         self._errors_reported = 0
         self._tracebacks_logged: set = set()  # failure kinds logged once with a traceback
@@ -218,57 +221,163 @@ class TrackerNode(Node):
         self._bad_messages = 0
         self._last_image_time: Optional[float] = None
         self._last_latency = 0.0
-
-        self._buffer = FrameBuffer(int(self._values["frame_buffer_size"]))
-        self._worker = TrackingWorker(self._make_tracker_builder(), self._publish, self._worker_error,
-                                      self._attention_wanted, history=self._buffer.after,
-                                      catch_up_step=int(self._values["catch_up_step"]))
-        self._create_interfaces()
+        self._declaring = False
+        self._values: Dict[str, Any] = {}
+        self._declare(NODE_PARAMS)
+        # What exists in which state: configured: these five; active: the inputs.
+        self._config: Optional[TrackerConfig] = None
+        self._problem: Optional[str] = None  # why the last configure failed
+        self._buffer: Optional[FrameBuffer] = None
+        self._worker: Optional[TrackingWorker] = None
+        self._outputs: list = []
+        self._inputs: list = []
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        if self._values["diagnostics_period"] > 0:
+            self.create_timer(float(self._values["diagnostics_period"]), self._publish_diagnostics)
         self._guard_callbacks()
-        self._worker.start()
-        if self._problem is None:
-            self._worker.prepare()
+        self.add_on_set_parameters_callback(self._guarded(
+            "parameters", self._on_set_parameters,
+            lambda reason, *_: SetParametersResult(successful=False, reason=reason)))
+        if self._values["autostart"] and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    def _declare(self, names) -> None:
+        """Declare ``names`` (those not yet declared) and read their values."""
+        self._declaring = True  # the parameter-set callback lets declarations through
+        try:
+            for name in names:
+                if not self.has_parameter(name):
+                    self.declare_parameter(name, PARAMS[name].default, _descriptor(name, PARAMS[name]))
+        finally:
+            self._declaring = False
+        self._values.update({name: self.get_parameter(name).value for name in names})
+
+    @property
+    def lifecycle_state(self) -> str:
+        """unconfigured, inactive, active or finalized (or a transition's label)."""
+        return self._state_machine.current_state[1]
+
+    # ------------------------------------------------------------------ lifecycle transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Parameters checked, weights found and the tracker built, or FAILURE with the reason."""
+        try:
+            self._declare(PARAMS)
+            problem = check_tracker_values(self._values)
+            if problem is None:
+                config = tracker_config(self._values)
+                buffer = FrameBuffer(int(self._values["frame_buffer_size"]))
+                worker = TrackingWorker(self._make_tracker_builder(config), self._publish, self._worker_error,
+                                        self._attention_wanted, history=buffer.after,
+                                        catch_up_step=int(self._values["catch_up_step"]))
+                try:
+                    worker.build()  # loads the weights: missing or corrupt ones fail here
+                except Exception as exc:
+                    problem = f"building the tracker failed: {describe_error(exc)}"
+        except Exception as exc:  # a bug: said with its traceback, the node stays unconfigured
+            self._log_failure("configure", f"configure failed: {type(exc).__name__}: {exc}", exc)
+            self._problem = f"configure failed: {type(exc).__name__}: {exc}"
+            return TransitionCallbackReturn.FAILURE
+        if problem is not None:
+            self._problem = problem
+            self.get_logger().error(f"configure failed, the node stays unconfigured: {problem}")
+            return TransitionCallbackReturn.FAILURE
+        self._config, self._problem, self._buffer, self._worker = config, None, buffer, worker
+        self._create_outputs()
+        worker.start()
+        self._log_profile()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        ret = super().on_activate(state)  # enables the lifecycle publishers
+        self._create_inputs()
+        self._guard_callbacks()
+        self.get_logger().info("active: tracking from the camera topic")
+        return ret
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._destroy_inputs()
+        self._worker.drop_pending()
+        self.get_logger().info("inactive: input and output stopped; settings and target kept")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self.get_logger().info("unconfigured: tracker and model freed")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._destroy_inputs()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._destroy_inputs()
+        self._release()
+        return TransitionCallbackReturn.SUCCESS  # back to unconfigured
+
+    def _release(self) -> None:
+        """Stop the worker and free the tracker (and its device memory) and the outputs."""
+        if self._worker is not None:
+            self._worker.stop()
+        for pub in self._outputs:
+            self.destroy_lifecycle_publisher(pub)
+        self._outputs, self._worker, self._buffer, self._config = [], None, None, None
+        free_device_memory()
 
     # ------------------------------------------------------------------ wiring
-    def _create_interfaces(self) -> None:
+    def _create_outputs(self) -> None:
+        pub = self.create_lifecycle_publisher
+        self._pub_object = pub(TrackedObject, "tracked_object", 10)
+        self._pub_roi = pub(RegionOfInterest, "roi", 10)
+        self._pub_debug = pub(Image, "~/debug_image", 1)
+        self._pub_attention = pub(Image, "~/attention", 1)
+        self._outputs = [self._pub_object, self._pub_roi, self._pub_debug, self._pub_attention]
+
+    def _create_inputs(self) -> None:
         v = self._values
         reliability = ReliabilityPolicy.RELIABLE if v["image_qos"] == "reliable" else ReliabilityPolicy.BEST_EFFORT
         image_qos = QoSProfile(depth=int(v["image_queue_depth"]), reliability=reliability,
                                history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
         if v["use_compressed"]:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, image_qos)
+            image = self.create_subscription(CompressedImage, "image/compressed", self._on_compressed, image_qos)
         else:
-            self.create_subscription(Image, "image", self._on_image, image_qos)
-        self.create_subscription(InitBox, "init_box", self._on_init_box, 10)
-        self.create_subscription(RegionOfInterest, "init_roi", self._on_init_roi, 10)
-        self._pub_object = self.create_publisher(TrackedObject, "tracked_object", 10)
-        self._pub_roi = self.create_publisher(RegionOfInterest, "roi", 10)
-        self._pub_debug = self.create_publisher(Image, "~/debug_image", 1)
-        self._pub_attention = self.create_publisher(Image, "~/attention", 1)
-        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            image = self.create_subscription(Image, "image", self._on_image, image_qos)
         service_qos = QoSProfile(depth=int(v["service_queue_depth"]), reliability=ReliabilityPolicy.RELIABLE,
                                  history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE)
-        self.create_service(Initialize, "~/initialize", self._on_initialize, qos_profile=service_qos)
-        self.create_service(Trigger, "~/reset", self._on_reset, qos_profile=service_qos)
-        if v["diagnostics_period"] > 0:
-            self.create_timer(float(v["diagnostics_period"]), self._publish_diagnostics)
+        self._inputs = [
+            image,
+            self.create_subscription(InitBox, "init_box", self._on_init_box, 10),
+            self.create_subscription(RegionOfInterest, "init_roi", self._on_init_roi, 10),
+            self.create_service(Initialize, "~/initialize", self._on_initialize, qos_profile=service_qos),
+            self.create_service(Trigger, "~/reset", self._on_reset, qos_profile=service_qos),
+        ]
+
+    def _destroy_inputs(self) -> None:
+        for entity in self._inputs:
+            if isinstance(entity, rclpy.service.Service):
+                self.destroy_service(entity)
+            else:
+                self.destroy_subscription(entity)
+        self._inputs = []
 
     # ------------------------------------------------------------------ the one guard
     def _guard_callbacks(self) -> None:
-        """Wrap every callback ROS will call, rclpy's own parameter services included, so
-        that no exception leaves one (see :meth:`callback_failed`)."""
+        """Wrap every callback ROS will call, rclpy's own parameter and lifecycle services
+        included, so that no exception leaves one (see :meth:`callback_failed`). Called
+        again when entities are created; each is wrapped once."""
         for sub in self.subscriptions:
-            kind = "image" if sub.msg_type in (Image, CompressedImage) else "init"
-            sub.callback = self._guarded(kind, sub.callback)
+            if not _is_guarded(sub.callback):
+                kind = "image" if sub.msg_type in (Image, CompressedImage) else "init"
+                sub.callback = self._guarded(kind, sub.callback)
         for srv in self.services:
+            if _is_guarded(srv.callback):
+                continue
             if srv.srv_type in (SetParameters, SetParametersAtomically):  # rclpy's own
                 srv.callback = self._checked_parameter_request(srv.callback)
             srv.callback = self._guarded("service", srv.callback, failed_response)
         for timer in self.timers:
-            timer.callback = self._guarded("timer", timer.callback)
-        self.add_on_set_parameters_callback(self._guarded(
-            "parameters", self._on_set_parameters,
-            lambda reason, *_: SetParametersResult(successful=False, reason=reason)))
+            if not _is_guarded(timer.callback):
+                timer.callback = self._guarded("timer", timer.callback)
 
     def _checked_parameter_request(self, fn: Callable) -> Callable:
         """rclpy's parameter service raises on a value type it does not know; refuse such
@@ -297,6 +406,7 @@ class TrackerNode(Node):
                     return on_error(f"internal error in the node ({kind} callback): {type(exc).__name__}: {exc}",
                                     *args)
                 return None
+        call.rl_tracker_guarded = True
         return call
 
     def callback_failed(self, kind: str, exc: BaseException) -> None:
@@ -314,17 +424,12 @@ class TrackerNode(Node):
         else:
             self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
 
-    def _make_tracker_builder(self) -> Callable[[], Any]:
-        cfg, problem = self._config, self._problem
-
-        def build():
-            if cfg is None:
-                raise RuntimeError(problem)
-            return self._tracker_factory(cfg)
-        return build
+    def _make_tracker_builder(self, cfg: TrackerConfig) -> Callable[[], Any]:
+        return lambda: self._tracker_factory(cfg)
 
     def destroy_node(self) -> None:
-        self._worker.stop()
+        if self._worker is not None:
+            self._worker.stop()
         super().destroy_node()
 
     # ------------------------------------------------------------------ inputs
@@ -337,6 +442,9 @@ class TrackerNode(Node):
 
     def _take_frame(self, header, convert: Callable[[], np.ndarray]) -> None:
         arrival = time.monotonic()
+        worker, buffer = self._worker, self._buffer
+        if worker is None or buffer is None:  # a callback that began before a cleanup
+            return
         self._received += 1
         try:
             rgb = convert()
@@ -345,8 +453,7 @@ class TrackerNode(Node):
             self.get_logger().warning(f"dropping image: {exc}", throttle_duration_sec=LOG_THROTTLE_S)
             return
         self._last_image_time = arrival
-        frame = self._buffer.push(Frame(rgb, header, stamp_ns(header.stamp), arrival))
-        self._worker.submit(frame)
+        worker.submit(buffer.push(Frame(rgb, header, stamp_ns(header.stamp), arrival)))
 
     def _on_init_box(self, msg: InitBox) -> None:
         ok, reason = self.request_init((msg.x, msg.y, msg.width, msg.height), stamp_ns(msg.header.stamp))
@@ -364,6 +471,8 @@ class TrackerNode(Node):
         return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self._worker is None:
+            return failed_response(f"the node is {self.lifecycle_state}, not active", request, response)
         self._worker.reset()
         response.success, response.message = True, "tracking stopped; state IDLE until the next init box"
         self.get_logger().info("reset: " + response.message)
@@ -375,19 +484,20 @@ class TrackerNode(Node):
         ``stamp`` 0 means the newest frame. Returns (accepted, reason); training then runs
         in the background and ``tracked_object`` turns from IDLE to TRACKING.
         """
-        if self._problem:
-            return False, f"tracker not ready: {self._problem}"
+        worker, buffer, config = self._worker, self._buffer, self._config
+        if worker is None or buffer is None or config is None or not self._inputs:
+            return False, f"the node is {self.lifecycle_state}, not active"
         try:
             if stamp == 0:
-                frame = self._buffer.newest()
+                frame = buffer.newest()
                 if frame is None:
                     raise LookupError("no image received yet")
             else:
-                frame = self._buffer.nearest(stamp, int(self._values["init_stamp_tolerance"] * 1e9))
-            valid = clip_box(box, frame.image.shape, self._config.min_box_size)
+                frame = buffer.nearest(stamp, int(self._values["init_stamp_tolerance"] * 1e9))
+            valid = clip_box(box, frame.image.shape, config.min_box_size)
         except (LookupError, ValueError) as exc:
             return False, str(exc)
-        self._worker.initialize(frame, valid)
+        worker.initialize(frame, valid)
         h, w = frame.image.shape[:2]
         return True, (f"initialising on the {w}x{h} frame stamped {frame.stamp_ns / 1e9:.3f} s "
                       f"with box {[round(float(v), 1) for v in valid]}")
@@ -400,6 +510,8 @@ class TrackerNode(Node):
 
     # ------------------------------------------------------------------ parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
+        if self._declaring:  # declarations (their values are checked at configure)
+            return SetParametersResult(successful=True)
         values = dict(self._values)
         for p in params:
             if p.name not in PARAMS:
@@ -414,9 +526,9 @@ class TrackerNode(Node):
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         self._values = values
-        if changed_tracker:
-            self._problem, self._config = None, tracker_config(values)
-            self._worker.reconfigure(self._make_tracker_builder())
+        if changed_tracker and self._worker is not None:
+            self._config = tracker_config(values)
+            self._worker.reconfigure(self._make_tracker_builder(self._config))
             self._worker.prepare()
             self.get_logger().info("tracker settings changed; they apply from the next init box")
             self._log_profile()
@@ -430,7 +542,7 @@ class TrackerNode(Node):
                                f"lambda {cfg.lam:g}, backbone {cfg.backbone}")
 
     # ------------------------------------------------------------------ outputs (worker thread)
-    def _attention_wanted(self) -> bool:
+    def _attention_wanted(self) -> bool:  # (worker thread, configured)
         return bool(self._values["publish_attention"]) and self._pub_attention.get_subscription_count() > 0
 
     def _publish(self, out: Output) -> None:
@@ -461,23 +573,29 @@ class TrackerNode(Node):
 
     def stats(self) -> Dict[str, Any]:
         """Counters and rates, as published on /diagnostics."""
-        return {"state": self._worker.state.value, "profile": self._config.profile if self._config else "",
-                "processing_rate_hz": round(self._worker.processing_rate, 2),
+        w = self._worker
+        return {"lifecycle": self.lifecycle_state, "state": w.state.value if w else TrackState.IDLE.value,
+                "profile": self._config.profile if self._config else "",
+                "processing_rate_hz": round(w.processing_rate, 2) if w else 0.0,
                 "latency_s": round(self._last_latency, 3), "frames_received": self._received,
-                "frames_dropped": self._worker.dropped, "frames_failed": self._worker.frames_failed,
+                "frames_dropped": w.dropped if w else 0, "frames_failed": w.frames_failed if w else 0,
                 "bad_messages": self._bad_messages,
                 "callback_errors": sum(self.callback_errors.values()),
                 **{f"callback_errors_{k}": self.callback_errors[k] for k in CALLBACK_KINDS}}
 
     def _publish_diagnostics(self) -> None:
-        status = DiagnosticStatus(name=f"{self.get_name()}: tracking", hardware_id=str(self._values["device"]))
-        state = self._worker.state
+        status = DiagnosticStatus(name=f"{self.get_name()}: tracking",
+                                  hardware_id=str(self._values.get("device", "")))
+        lifecycle = self.lifecycle_state
+        worker = self._worker
         silent = self._last_image_time is None or time.monotonic() - self._last_image_time > 2.0
         errors = sum(self.callback_errors.values())
         new_errors, self._errors_reported = errors - self._errors_reported, errors
-        health, failed, recent = self._worker.health()
+        health, failed, recent = worker.health() if worker else ("ok", 0, 0)
         if self._problem:
-            status.level, status.message = DiagnosticStatus.ERROR, f"tracker not ready: {self._problem}"
+            status.level, status.message = DiagnosticStatus.ERROR, f"not configured: {self._problem}"
+        elif lifecycle != "active":
+            status.level, status.message = DiagnosticStatus.OK, f"{lifecycle} (lifecycle): not tracking"
         elif health == "error":
             status.level = DiagnosticStatus.ERROR
             status.message = f"tracking fails: all of the last {recent} frames failed (see the log)"
@@ -489,14 +607,18 @@ class TrackerNode(Node):
         elif new_errors:
             status.level = DiagnosticStatus.WARN
             status.message = f"{new_errors} callback error(s) since the last report (see the log); still serving"
-        elif state == TrackState.LOST:
+        elif worker.state == TrackState.LOST:
             status.level, status.message = DiagnosticStatus.WARN, "target lost"
         else:
-            status.level, status.message = DiagnosticStatus.OK, state.value
+            status.level, status.message = DiagnosticStatus.OK, worker.state.value
         status.values = [KeyValue(key=k, value=str(v)) for k, v in self.stats().items()]
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
         self._pub_diag.publish(msg)
+
+
+def _is_guarded(callback) -> bool:
+    return getattr(callback, "rl_tracker_guarded", False)
 
 
 def failed_response(reason: str, request, response):
@@ -548,7 +670,9 @@ def main(args=None) -> None:
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
+        if node.context.ok() and node.lifecycle_state in ("unconfigured", "inactive", "active"):
+            node.trigger_shutdown()
+        node.destroy_node()  # stops the worker in any state
         rclpy.try_shutdown()
 
 

@@ -117,6 +117,18 @@ class TrackingWorker:
             self._make_tracker = make_tracker
             self._tracker_stale = True
 
+    def build(self) -> None:
+        """Build the tracker now, on the calling thread, before :meth:`start` (the node's
+        configure transition: missing or corrupt weights raise here, to the caller)."""
+        if self._thread is not None:
+            raise RuntimeError("build() is for a worker that has not started; use prepare()")
+        self._current_tracker()
+
+    def drop_pending(self) -> None:
+        """Forget the frame waiting to be tracked, if any (input stopped: it is stale)."""
+        with self._cond:
+            self._pending = None
+
     def prepare(self) -> None:
         """Build the tracker (load its weights) now, on the worker thread, unless a target
         is being tracked: the first init box then waits only for training (a build takes
@@ -171,7 +183,7 @@ class TrackingWorker:
                 elif frame is not None:
                     self._process(frame)
             except Exception as exc:  # a bug must not silently end tracking for good
-                self._on_error(f"worker error: {_describe(exc)}", exc)
+                self._on_error(f"worker error: {describe_error(exc)}", exc)
 
     def _run_command(self, command: tuple) -> None:
         if command[0] == "prepare":
@@ -179,7 +191,7 @@ class TrackingWorker:
                 try:
                     self._current_tracker()
                 except Exception as exc:  # missing weights and the like: said now, retried at init
-                    self._on_error(f"building the tracker failed: {_describe(exc)}", None if _expected(exc) else exc)
+                    self._on_error(f"building the tracker failed: {describe_error(exc)}", None if _expected(exc) else exc)
             return
         if command[0] == "reset":
             self._stop_tracking()
@@ -189,7 +201,7 @@ class TrackingWorker:
             result = self._current_tracker().initialize(frame.image, box)
         except Exception as exc:  # bad settings, missing weights, out of memory: stay IDLE
             self._stop_tracking()
-            self._on_error(f"initialisation failed: {_describe(exc)}", None if _expected(exc) else exc)
+            self._on_error(f"initialisation failed: {describe_error(exc)}", None if _expected(exc) else exc)
             return
         finally:
             self._initialising = False
@@ -260,9 +272,9 @@ class TrackingWorker:
                 self._state = TrackState.UNCERTAIN  # no box was found on this frame
             # Out of memory is the one expected failure: the frame is skipped as a dropped
             # one would be (the target and its state are kept) and the cache is freed.
-            self._on_error(f"tracking frame {frame.index} failed: {_describe(exc)}", None if oom else exc)
+            self._on_error(f"tracking frame {frame.index} failed: {describe_error(exc)}", None if oom else exc)
             if oom:
-                _free_device_memory()
+                free_device_memory()
             return
         self._recent.append(False)
         self._state = result.state
@@ -279,7 +291,7 @@ class TrackingWorker:
         try:
             self._on_output(out)
         except Exception as exc:  # a publishing problem must not end the thread
-            self._on_error(f"publishing failed: {_describe(exc)}", exc)
+            self._on_error(f"publishing failed: {describe_error(exc)}", exc)
 
     def _stop_tracking(self) -> None:
         if self._tracker is not None:
@@ -290,7 +302,7 @@ class TrackingWorker:
         self._last_done = None
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -307,8 +319,9 @@ def _expected(exc: BaseException) -> bool:
     return isinstance(exc, (ValueError, WeightsError, FileNotFoundError)) or _out_of_memory(exc)
 
 
-def _free_device_memory() -> None:
-    """After a CUDA out-of-memory error, give cached blocks back before the next frame."""
+def free_device_memory() -> None:
+    """Give the CUDA allocator's cached blocks back: after an out-of-memory error, before
+    the next frame, and when the node frees its model (lifecycle cleanup)."""
     import torch
 
     if torch.cuda.is_available():

@@ -22,6 +22,8 @@ from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 
 from rl_tracker_ros.conversions import rgb_to_image  # noqa: E402
 from rl_tracker_ros.msg import InitBox, TrackedObject  # noqa: E402
@@ -39,7 +41,8 @@ def header_for(i: int, frame_id: str = "camera") -> Header:
 class RosHarness:
     """The node under test plus a driver node that plays the camera and records outputs."""
 
-    def __init__(self, params: Optional[Dict] = None, tracker_factory: Optional[Callable] = None):
+    def __init__(self, params: Optional[Dict] = None, tracker_factory: Optional[Callable] = None,
+                 expect_active: bool = True):
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         overrides = [Parameter(k, value=v) for k, v in (params or {}).items()]
@@ -60,15 +63,35 @@ class RosHarness:
         self.driver.create_subscription(Image, f"{ns}/attention", self._keep("attention"), 10)
         self.init_client = self.driver.create_client(Initialize, f"{ns}/initialize")
         self.reset_client = self.driver.create_client(Trigger, f"{ns}/reset")
+        self.change_state_client = self.driver.create_client(ChangeState, f"{ns}/change_state")
+        self.get_state_client = self.driver.create_client(GetState, f"{ns}/get_state")
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.driver)
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()
+        assert self.get_state_client.wait_for_service(timeout_sec=10), "lifecycle services never appeared"
+        if expect_active:
+            self.wait_until_active()
+
+    def camera_subscribers(self) -> int:
+        return sum(p.get_subscription_count() for p in (self.image_pub, self.compressed_pub))
+
+    def wait_until_active(self) -> None:
         assert self.init_client.wait_for_service(timeout_sec=10), "initialize service never appeared"
-        cameras = (self.image_pub, self.compressed_pub)
-        self.wait_for(lambda: sum(p.get_subscription_count() for p in cameras) > 0, 10,
-                      "the node subscribed to its camera topic")
+        self.wait_for(lambda: self.camera_subscribers() > 0, 10, "the node subscribed to its camera topic")
+
+    def transition(self, label: str) -> bool:
+        """Ask for a lifecycle transition by label (configure, activate, deactivate, cleanup,
+        shutdown) through the node's ~/change_state service; whether it succeeded."""
+        future = self.change_state_client.call_async(ChangeState.Request(transition=Transition(label=label)))
+        self.wait_for(future.done, 30, f"{label} answered")
+        return future.result().success
+
+    def lifecycle_state(self) -> str:
+        future = self.get_state_client.call_async(GetState.Request())
+        self.wait_for(future.done, 10, "get_state answered")
+        return future.result().current_state.label
 
     def _keep(self, key: str):
         def cb(msg):

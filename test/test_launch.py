@@ -36,7 +36,7 @@ def launch_node_call() -> dict:
     tree = ast.parse(LAUNCH.read_text())
     consts = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
               for t in n.targets if isinstance(n.value, ast.Constant)}
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"]
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "LifecycleNode"]
     assert len(calls) == 1
     kw = {k.arg: k.value for k in calls[0].keywords}
     return {k: consts.get(getattr(v, "id", None), getattr(v, "value", None)) for k, v in kw.items()} | {"_tree": tree}
@@ -45,6 +45,7 @@ def launch_node_call() -> dict:
 def test_launch_file_starts_our_executable_with_our_parameters_file():
     call = launch_node_call()
     assert (call["package"], call["executable"], call["name"]) == ("rl_tracker_ros", "tracker_node", "rl_tracker")
+    assert "namespace" in call, "launch_ros's LifecycleNode needs a namespace argument"
     text = LAUNCH.read_text()
     assert '"config", "tracker.yaml"' in text and 'LaunchConfiguration("params_file")' in text
     # The same executable is what colcon installs and what pip installs.
@@ -83,23 +84,33 @@ def start_node_and_probe(*overrides: str, stdout=subprocess.PIPE):
     return proc, ctx, node, executor
 
 
-def test_executable_runs_with_the_parameters_file_and_serves():
+def test_executable_runs_with_the_parameters_file_and_says_why_it_cannot_configure():
+    """This test's weights cache is empty: the managed node's configure fails with the
+    reason, the node stays unconfigured and keeps serving its parameters, lifecycle
+    services and /diagnostics (ERROR, with the reason)."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from lifecycle_msgs.srv import GetState
+
     proc, ctx, node, executor = start_node_and_probe("lam:=2.0")
     try:
-        got = []
-        node.create_subscription(TrackedObject, "tracked_object", got.append, 10)
-        pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
+        diag = []
+        node.create_subscription(DiagnosticArray, "/diagnostics", diag.append, 10)
         client = node.create_client(GetParameters, "/rl_tracker/get_parameters")
         assert client.wait_for_service(timeout_sec=30), "the node process never came up"
         future = client.call_async(GetParameters.Request(names=["lam", "image_qos", "frame_buffer_size"]))
         executor.spin_until_future_complete(future, timeout_sec=10)
         values = [parameter_value_to_python(v) for v in future.result().values]
         assert values == [2.0, "sensor_data", 60]
-        end = time.monotonic() + 20
-        while not got and time.monotonic() < end:
-            pub.publish(rgb_to_image(np.zeros((48, 64, 3), np.uint8), header_for(0)))
+        state = node.create_client(GetState, "/rl_tracker/get_state")
+        assert state.wait_for_service(timeout_sec=10)
+        future = state.call_async(GetState.Request())
+        executor.spin_until_future_complete(future, timeout_sec=10)
+        assert future.result().current_state.label == "unconfigured"
+        end = time.monotonic() + 10
+        while not diag and time.monotonic() < end:
             executor.spin_once(timeout_sec=0.2)
-        assert got and got[0].state == TrackedObject.STATE_IDLE and got[0].header.frame_id == "camera"
+        status = diag[0].status[0]
+        assert status.level == DiagnosticStatus.ERROR and "weights" in status.message, status
         assert proc.poll() is None, "the node process died"
     finally:
         executor.shutdown()
@@ -107,7 +118,7 @@ def test_executable_runs_with_the_parameters_file_and_serves():
         rclpy.try_shutdown(context=ctx)
         proc.terminate()
         out = proc.communicate(timeout=10)[0]
-    assert "tracker not ready" in out  # this test's empty weights cache: said clearly, node kept serving
+    assert "configure failed" in out and "rl-tracker weights" in out, out
 
 
 FIRST_TRACKING_WITHIN_S = 3.0  # issue #16: a CPU robot gets a tracked box this soon after the init box
