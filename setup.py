@@ -29,9 +29,9 @@ setup(
     },
     # ROS 2 itself (rclpy, sensor_msgs ...) comes from a ROS install or the ros-* wheels
     # (scripts/setup_venv.sh); the messages from colcon or scripts/build_interfaces.sh.
-    entry_points={"console_scripts": ["rl-tracker = rl_tracker_ros.cli:main",
-                                      "tracker_node = rl_tracker_ros.node:main",
-                                      "rl-tracker-demo = rl_tracker_ros.demo:main"]},
+    entry_points={"console_scripts": ["rl-tracker = rl_tracker_ros.tools.cli:main",
+                                      "tracker_node = rl_tracker_ros.ros.node:main",
+                                      "rl-tracker-demo = rl_tracker_ros.tools.demo:main"]},
     license="MIT",
     zip_safe=False,
 )

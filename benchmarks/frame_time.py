@@ -18,7 +18,7 @@ import torch
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.tracker import DATTracker
 from rl_tracker_ros.core.weights import WeightsError, load_backbone
-from rl_tracker_ros.sequences import load_otb
+from rl_tracker_ros.media.sequences import load_otb
 
 
 def main() -> None:

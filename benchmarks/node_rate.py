@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/node_rate.py --idle-seconds 10 --seconds 60 [-p lam:=0.0 ...]
 
 Starts the node process (config/tracker.yaml plus -p overrides) on loopback-only DDS and
-plays the photo scene (rl_tracker_ros.scene) in real time. Phase 1, before any init box:
+plays the photo scene (rl_tracker_ros.media.scene) in real time. Phase 1, before any init box:
 the node converts and answers every frame with an IDLE result, which measures its
 transport and conversion overhead. Then the init box goes in, stamped with the current
 frame, while the camera keeps running; phase 2 measures tracking: results per second,
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rl_tracker_ros.demo import ROOT, live_boxes, node_session
+from rl_tracker_ros.tools.demo import ROOT, live_boxes, node_session
 
 
 def cpu_model() -> str:
@@ -49,7 +49,7 @@ def main() -> None:
     import torch
 
     from rl_tracker_ros.core.boxes import iou
-    from rl_tracker_ros.scene import PhotoScene
+    from rl_tracker_ros.media.scene import PhotoScene
 
     total = args.idle_seconds + args.init_timeout + args.seconds
     scene = PhotoScene(int(total * args.rate) + 1)

@@ -32,9 +32,9 @@ if [ -z "${REPORT_ONLY:-}" ]; then
   for seed in $SEEDS; do
     for lam in $LAMS; do
       echo "== lambda $lam, seed $seed ($(date -u +%H:%M:%S))"
-      "$PY" -m rl_tracker_ros.cli eval "$SEQS" --trackers "dat-lambda$lam" --seed "$seed" \
+      "$PY" -m rl_tracker_ros.tools.cli eval "$SEQS" --trackers "dat-lambda$lam" --seed "$seed" \
         --max-frames "$FRAMES" --device "$DEVICE" --jobs "$JOBS" --out "$OUT" --quiet
     done
   done
 fi
-"$PY" -m rl_tracker_ros.cli report "$OUT" --out "$OUT/report"
+"$PY" -m rl_tracker_ros.tools.cli report "$OUT" --out "$OUT/report"

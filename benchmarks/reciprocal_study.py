@@ -30,7 +30,7 @@ from rl_tracker_ros.core.crops import extract_crops, frame_to_tensor
 from rl_tracker_ros.core.head import Classifier
 from rl_tracker_ros.core.sampling import SampleGenerator, draw_samples
 from rl_tracker_ros.core.tracker import DATTracker
-from rl_tracker_ros.sequences import load_sequence
+from rl_tracker_ros.media.sequences import load_sequence
 
 
 def samples(tracker: DATTracker, frame, box, rng, n_pos=64, n_neg=192):

@@ -38,7 +38,7 @@ from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.tracker import DATTracker, resolve_device
 from rl_tracker_ros.core.weights import WeightsError, load_backbone
 from rl_tracker_ros.evaluation.metrics import evaluate
-from rl_tracker_ros.sequences import load_sequences
+from rl_tracker_ros.media.sequences import load_sequences
 
 
 def rss_mb() -> float:

@@ -1,6 +1,6 @@
 """Start the real node and real publishers/subscribers on loopback-only DDS.
 
-Importing this module puts the process in the loopback environment (rl_tracker_ros.loopback)
+Importing this module puts the process in the loopback environment (rl_tracker_ros.tools.loopback)
 before rclpy creates any participant. Each harness has its own rclpy context, a
 MultiThreadedExecutor spinning the node under test and a driver node on a thread.
 """
@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
-from rl_tracker_ros.loopback import apply_loopback_env
+from rl_tracker_ros.tools.loopback import apply_loopback_env
 
 apply_loopback_env()
 
@@ -25,9 +25,9 @@ from std_srvs.srv import Trigger  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 
-from rl_tracker_ros.conversions import rgb_to_image  # noqa: E402
+from rl_tracker_ros.ros.conversions import rgb_to_image  # noqa: E402
 from rl_tracker_ros.msg import InitBox, TrackedObject  # noqa: E402
-from rl_tracker_ros.node import TrackerNode  # noqa: E402
+from rl_tracker_ros.ros.node import TrackerNode  # noqa: E402
 from rl_tracker_ros.srv import Initialize  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 

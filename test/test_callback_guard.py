@@ -12,7 +12,7 @@ from rcl_interfaces.srv import SetParameters
 from ros_harness import RosHarness  # noqa: F401,I100 (loopback environment first)
 from test_node import ros, start_tracking, tiny_factory  # noqa: F401 (the fixture)
 from conftest import synthetic_sequence
-import rl_tracker_ros.node as node_module
+import rl_tracker_ros.ros.node as node_module
 from rl_tracker_ros.msg import InitBox
 
 

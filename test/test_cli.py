@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rl_tracker_ros import cli
+from rl_tracker_ros.tools import cli
 from rl_tracker_ros.core import weights as W
 
 from conftest import synthetic_sequence

@@ -43,7 +43,7 @@ def test_install_space_has_node_messages_launch_and_config(tmp_path):
         assert (share / f).exists(), f
     run_env = {**os.environ, "PYTHONPATH": str(site),
                "LD_LIBRARY_PATH": f"{prefix / 'lib'}:{os.environ.get('LD_LIBRARY_PATH', '')}"}
-    out = subprocess.run([sys.executable, "-c", "import rl_tracker_ros, rl_tracker_ros.node as n; "
+    out = subprocess.run([sys.executable, "-c", "import rl_tracker_ros, rl_tracker_ros.ros.node as n; "
                           "from rl_tracker_ros.msg import TrackedObject; print(rl_tracker_ros.__file__); "
                           "print(TrackedObject.STATE_LOST)"],
                          cwd=tmp_path, env=run_env, capture_output=True, text=True, check=True).stdout.split()

@@ -5,7 +5,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from rl_tracker_ros.conversions import (ImageConversionError, compressed_to_rgb, image_to_array, image_to_rgb,
+from rl_tracker_ros.ros.conversions import (ImageConversionError, compressed_to_rgb, image_to_array, image_to_rgb,
                                         rgb_to_image)
 
 RGB = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3) * 7  # 2 rows, 3 pixels

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ros_harness import header_for  # noqa: F401 (loopback environment first)
-from rl_tracker_ros.bags import bag_images
-from rl_tracker_ros.demo import open_source, parse_args, play
-from rl_tracker_ros.scene import PhotoScene
+from rl_tracker_ros.ros.bags import bag_images
+from rl_tracker_ros.tools.demo import open_source, parse_args, play
+from rl_tracker_ros.media.scene import PhotoScene
 
 
 def test_photo_scene_is_deterministic_and_its_ground_truth_is_where_the_target_is():
@@ -82,7 +82,7 @@ def test_live_scoring_credits_each_frame_with_what_a_consumer_had():
     import threading
     from types import SimpleNamespace
 
-    from rl_tracker_ros.demo import live_boxes, own_results
+    from rl_tracker_ros.tools.demo import live_boxes, own_results
 
     def msg(x, stamp):
         return SimpleNamespace(x=x, y=0.0, width=5.0, height=5.0, state=1, stamp=stamp)

@@ -1,5 +1,5 @@
 """``rl-tracker eval`` and ``rl-tracker report`` end to end on a short clip: our tracker
-through the real ``DATEval`` adapter (a shared random trunk) beside an OpenCV tracker,
+through the real ``DATTracker`` (a shared random trunk) beside an OpenCV tracker,
 offline and in real time, resume and ``--rerun``, ``--profile``, ``dat@config.yaml``,
 parallel jobs (identical to a serial run) and a local Ray instance."""
 import json
@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from rl_tracker_ros import cli
+from rl_tracker_ros.tools import cli
 from rl_tracker_ros.evaluation import harness
 from rl_tracker_ros.evaluation.metrics import evaluate
-from rl_tracker_ros.sequences import load_sequences
+from rl_tracker_ros.media.sequences import load_sequences
 
 from conftest import synthetic_sequence
 

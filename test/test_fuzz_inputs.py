@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import CompressedImage, Image
 
-from rl_tracker_ros.conversions import (SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
+from rl_tracker_ros.ros.conversions import (SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
                                         image_to_rgb)
 from rl_tracker_ros.core.boxes import clip_box
 from rl_tracker_ros.core.config import TrackerConfig
-from rl_tracker_ros.node import PARAMS, check_parameter, check_tracker_values
+from rl_tracker_ros.ros.node import PARAMS, check_parameter, check_tracker_values
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ENCODINGS = st.one_of(st.sampled_from(SUPPORTED_ENCODINGS), st.text(max_size=12))

@@ -3,12 +3,14 @@ import json
 
 import cv2
 import numpy as np
+
+from rl_tracker_ros.core.tracker import TrackResult, TrackState
 import pytest
 
 from rl_tracker_ros.evaluation import trackers as T
 from rl_tracker_ros.evaluation.harness import ResumeMismatch, run_evaluation
 from rl_tracker_ros.evaluation.report import load_results, markdown_table, write_report
-from rl_tracker_ros.sequences import load_sequences, parse_vot_lines, polygon_to_box
+from rl_tracker_ros.media.sequences import load_sequences, parse_vot_lines, polygon_to_box
 
 from conftest import synthetic_sequence
 
@@ -87,20 +89,20 @@ def test_vot_layouts_img_color_and_beside(tmp_path):
     assert [p.name for p, _ in skipped] == ["empty"]
 
 
-class Oracle(T.EvalTracker):
+class Oracle:
     """Reports the ground truth shifted by a fixed offset: known metrics."""
 
     def __init__(self, name, gt, shift):
         self.name, self.gt, self.shift, self.i = name, gt, shift, 0
-        self.stages = {}
 
-    def init(self, frame, box):
+    def initialize(self, frame, box):
         self.i = 0
+        return TrackResult(np.asarray(box, float), 0.0, TrackState.TRACKING, 0, 0.0)
 
-    def update(self, frame, elapsed=1):
+    def track(self, frame, *, attention=None, elapsed=1):
         self.i += elapsed
-        self.stages = {"features": 0.001}
-        return self.gt[self.i] + [self.shift, 0, 0, 0]
+        return TrackResult(self.gt[self.i] + [self.shift, 0, 0, 0], 1.0, TrackState.TRACKING, self.i, 0.0,
+                           stages={"features": 0.001})
 
 
 def test_interleaved_run_metrics_resume_and_report(tmp_path):
@@ -109,8 +111,8 @@ def test_interleaved_run_metrics_resume_and_report(tmp_path):
     calls = []
 
     def fake_make(spec, trunks=None):
-        calls.append(spec.text)
-        return Oracle(spec.text, gt, {"kcf": 0, "mil": 100}[spec.text])
+        calls.append(spec.name)
+        return Oracle(spec.name, gt, {"kcf": 0, "mil": 100}[spec.name])
 
     specs = T.parse_specs("kcf,mil")
     res = run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make).results
@@ -150,7 +152,7 @@ def test_a_failing_sequence_is_reported_and_the_others_still_run(tmp_path):
     seqs = load_sequences([tmp_path / "data"])
 
     def fake_make(spec, trunks=None):
-        return Oracle(spec.text, gt, 0)
+        return Oracle(spec.name, gt, 0)
 
     seqs[0].groundtruth[:] = np.nan  # A has no valid box to start from
     run = run_evaluation(seqs, T.parse_specs("kcf"), tmp_path / "out", progress=False, tracker_factory=fake_make)
@@ -160,17 +162,17 @@ def test_a_failing_sequence_is_reported_and_the_others_still_run(tmp_path):
 
 
 def test_tracker_specs():
-    assert T.TrackerSpec("dat").config().lam == 5.0 and T.TrackerSpec("dat-lambda0").config().lam == 0.0
-    assert T.TrackerSpec("dat").folder() == "dat-lambda5" and T.TrackerSpec("dat-lambda0").folder() == "dat-lambda0"
+    assert T.TrackerSpec.parse("dat").config().lam == 5.0 and T.TrackerSpec.parse("dat-lambda0").config().lam == 0.0
+    assert T.TrackerSpec.parse("dat").folder() == "dat-lambda5" and T.TrackerSpec.parse("dat-lambda0").folder() == "dat-lambda0"
     with pytest.raises(ValueError, match="unknown tracker"):
         T.parse_specs("siamfc")
     (fast,) = T.parse_specs("dat-fast", {"device": "cpu"})
     cfg = fast.config()
     assert cfg.profile == "fast" and cfg.feature_mode == "region" and cfg.device == "cpu"
     assert fast.folder() == f"dat-fast-lambda{cfg.lam:g}+device=cpu"
-    assert T.TrackerSpec("dat-fast-lambda1").config().lam == 1.0
-    assert T.TrackerSpec("dat-fast").folder() == f"dat-fast-lambda{cfg.lam:g}"
-    assert T.TrackerSpec("dat-fast-lambda1").folder() == "dat-fast-lambda1"
+    assert T.TrackerSpec.parse("dat-fast-lambda1").config().lam == 1.0
+    assert T.TrackerSpec.parse("dat-fast").folder() == f"dat-fast-lambda{cfg.lam:g}"
+    assert T.TrackerSpec.parse("dat-fast-lambda1").folder() == "dat-fast-lambda1"
     with pytest.raises(ValueError, match="same tracker twice"):
         T.parse_specs("dat,dat-lambda5")
 
@@ -180,10 +182,10 @@ def test_every_override_applies_and_names_its_folder(tmp_path):
     (crops,) = T.parse_specs("dat-fast", {"feature_mode": "crops"})
     assert crops.config().feature_mode == "crops" and crops.config().profile == "fast"
     assert crops.folder() == "dat-fast-lambda0+feature_mode=crops"
-    assert crops.folder() != T.TrackerSpec("dat-fast").folder()
+    assert crops.folder() != T.TrackerSpec.parse("dat-fast").folder()
     # An override that changes nothing names the same folder (same config, same results).
     (noop,) = T.parse_specs("dat-fast", {"feature_mode": "region"})
-    assert noop.folder() == "dat-fast-lambda0" and noop.record() == T.TrackerSpec("dat-fast").record()
+    assert noop.folder() == "dat-fast-lambda0" and noop.record() == T.TrackerSpec.parse("dat-fast").record()
     # dat@config.yaml gets the overrides too.
     yml = tmp_path / "tiny.yaml"
     yml.write_text("profile: fast\nn_samples: 32\n")
@@ -208,7 +210,7 @@ def test_resuming_with_another_config_is_refused(tmp_path):
     seqs = load_sequences([tmp_path / "data"])
 
     def fake_make(spec, trunks=None):
-        return Oracle(spec.text, gt, 0)
+        return Oracle(spec.name, gt, 0)
 
     yml = tmp_path / "mine.yaml"
     yml.write_text("n_samples: 64\n")
@@ -230,10 +232,25 @@ def test_resuming_with_another_config_is_refused(tmp_path):
 
 @pytest.mark.parametrize("name", ["csrt", "kcf", "mil"])
 def test_opencv_trackers_follow_a_moving_square(name):
-    tr = T.make_tracker(T.TrackerSpec(name))  # the set-up installs opencv-contrib: no skip
+    from rl_tracker_ros.core.interface import Tracker
+
+    tr = T.make_tracker(T.TrackerSpec.parse(name))  # the set-up installs opencv-contrib: no skip
+    assert isinstance(tr, Tracker)
     frames, gt = synthetic_sequence(n=8)
-    tr.init(frames[0], gt[0])
+    tr.initialize(frames[0], gt[0])
     from rl_tracker_ros.core.boxes import iou
 
-    ious = [iou(tr.update(f), g)[0] for f, g in zip(frames[1:], gt[1:])]
+    results = [tr.track(f) for f in frames[1:]]
+    ious = [iou(r.box, g)[0] for r, g in zip(results, gt[1:])]
     assert np.mean(ious) > 0.5
+    assert all(r.state.value == "tracking" for r in results) and np.isnan(results[0].score)
+
+
+def test_a_spec_is_its_fields_parsed_once():
+    spec = T.TrackerSpec.parse("dat-fast-lambda1", (("seed", 2), ("device", "cpu")))
+    assert (spec.name, spec.profile, spec.lam, spec.seed, spec.overrides) == (
+        "dat-fast-lambda1", "fast", 1.0, 2, (("device", "cpu"),))
+    assert spec.config().seed == 2 and spec.folder() == "dat-fast-lambda1+device=cpu+seed=2"
+    assert T.TrackerSpec.parse("csrt").opencv and T.TrackerSpec("kcf").opencv
+    with pytest.raises(ValueError, match="TrackerSpec.parse"):
+        T.TrackerSpec("dat-fast")

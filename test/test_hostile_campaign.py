@@ -27,12 +27,12 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_srvs.srv import Trigger
 
-from rl_tracker_ros.conversions import rgb_to_image
+from rl_tracker_ros.ros.conversions import rgb_to_image
 from rl_tracker_ros.core.boxes import iou
 from rl_tracker_ros.core.weights import import_weights
-from rl_tracker_ros.demo import node_command
+from rl_tracker_ros.tools.demo import node_command
 from rl_tracker_ros.msg import InitBox, TrackedObject
-from rl_tracker_ros.sequences import load_otb
+from rl_tracker_ros.media.sequences import load_otb
 from rl_tracker_ros.srv import Initialize
 
 CAMPAIGN_SEED = int(os.environ.get("RL_TRACKER_CAMPAIGN_SEED", "20261201"))  # other seeds: other campaigns

@@ -4,7 +4,7 @@ import numpy as np
 from rl_tracker_ros.core.boxes import iou
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.tracker import DATTracker
-from rl_tracker_ros.sequences import load_otb
+from rl_tracker_ros.media.sequences import load_otb
 
 from conftest import MOBILENET_TFJS, SEQUENCES, needs_shared
 

@@ -23,9 +23,9 @@ from rclpy.parameter import parameter_value_to_python
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from rl_tracker_ros.conversions import rgb_to_image
+from rl_tracker_ros.ros.conversions import rgb_to_image
 from rl_tracker_ros.msg import TrackedObject
-from rl_tracker_ros.node import PARAMS
+from rl_tracker_ros.ros.node import PARAMS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch" / "tracker.launch.py"
@@ -51,7 +51,7 @@ def test_launch_file_starts_our_executable_with_our_parameters_file():
     # The same executable is what colcon installs and what pip installs.
     cmake = (ROOT / "CMakeLists.txt").read_text()
     assert "install(PROGRAMS nodes/tracker_node DESTINATION lib/${PROJECT_NAME})" in cmake
-    assert '"tracker_node = rl_tracker_ros.node:main"' in (ROOT / "setup.py").read_text()
+    assert '"tracker_node = rl_tracker_ros.ros.node:main"' in (ROOT / "setup.py").read_text()
     args = [n.args[0].value for n in ast.walk(call["_tree"])
             if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "DeclareLaunchArgument"]
     readme = (ROOT / "README.md").read_text()
@@ -131,7 +131,7 @@ def test_the_shipped_parameters_track_within_seconds_on_a_cpu(tmp_path):
     first TRACKING result follows the init box within seconds, not minutes."""
     from rl_tracker_ros.core.weights import import_weights
     from rl_tracker_ros.msg import InitBox
-    from rl_tracker_ros.sequences import load_otb
+    from rl_tracker_ros.media.sequences import load_otb
     from rl_tracker_ros.srv import Initialize
 
     seq = load_otb(SEQUENCES / "Crossing")

@@ -115,10 +115,10 @@ def test_configure_fails_with_the_reason_without_weights_and_nothing_else_happen
 def test_lifecycle_of_the_node_process_from_another_process(tmp_path):
     """The node process with the shipped parameters, autostart off, driven from here."""
     from rl_tracker_ros.core.weights import import_weights
-    from rl_tracker_ros.demo import node_command
-    from rl_tracker_ros.sequences import load_otb
+    from rl_tracker_ros.tools.demo import node_command
+    from rl_tracker_ros.media.sequences import load_otb
     from rl_tracker_ros.core.boxes import iou
-    from rl_tracker_ros.conversions import rgb_to_image
+    from rl_tracker_ros.ros.conversions import rgb_to_image
     from test_hostile_campaign import Driver, track
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState

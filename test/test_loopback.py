@@ -8,7 +8,7 @@ import textwrap
 
 PROBE = textwrap.dedent("""
     import os, socket, struct, time
-    from rl_tracker_ros.loopback import apply_loopback_env
+    from rl_tracker_ros.tools.loopback import apply_loopback_env
     apply_loopback_env()
     import rclpy
     from std_msgs.msg import String

@@ -8,7 +8,7 @@ import pytest
 from ros_harness import RosHarness, header_for  # noqa: I100 (sets the loopback environment first)
 from conftest import MOBILENET_TFJS, SEQUENCES, TinyTrunk, needs_shared, synthetic_sequence
 from rl_tracker_ros.core.weights import import_weights
-from rl_tracker_ros.sequences import load_otb
+from rl_tracker_ros.media.sequences import load_otb
 from rl_tracker_ros.core.boxes import iou
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.tracker import DATTracker
@@ -197,8 +197,8 @@ def test_debug_and_attention_images(ros):
         assert len(img.data) == 120 * 480
     att = h.got("attention")[-1]
     assert att.header.stamp == header_for(3).stamp
-    from rl_tracker_ros.conversions import image_to_rgb
-    from rl_tracker_ros.visualize import STATE_COLOURS
+    from rl_tracker_ros.ros.conversions import image_to_rgb
+    from rl_tracker_ros.media.drawing import STATE_COLOURS
     debug = image_to_rgb(h.got("debug")[-1])
     assert (debug == STATE_COLOURS["tracking"]).all(axis=2).sum() > 50, "the box is drawn in the state's colour"
 
@@ -336,7 +336,7 @@ def test_diagnostics_report_state_rate_and_drops(ros):
 
 
 def test_profile_parameter_selects_the_preset_and_lam_defaults_to_it():
-    from rl_tracker_ros.node import PARAMS, tracker_config
+    from rl_tracker_ros.ros.node import PARAMS, tracker_config
 
     values = {name: p.default for name, p in PARAMS.items()}
     paper = tracker_config({**values, "profile": "paper"})
@@ -350,7 +350,7 @@ def test_profile_parameter_selects_the_preset_and_lam_defaults_to_it():
 def test_profile_auto_is_the_default_and_follows_the_device(monkeypatch):
     import torch
 
-    from rl_tracker_ros.node import PARAMS, tracker_config
+    from rl_tracker_ros.ros.node import PARAMS, tracker_config
 
     values = {name: p.default for name, p in PARAMS.items()}
     assert values["profile"] == "auto"

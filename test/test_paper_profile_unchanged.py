@@ -17,7 +17,7 @@ import pytest
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.tracker import DATTracker
 from rl_tracker_ros.core.weights import load_backbone
-from rl_tracker_ros.sequences import load_otb
+from rl_tracker_ros.media.sequences import load_otb
 
 from conftest import MOBILENET_TFJS, SEQUENCES, TinyTrunk, needs_shared, synthetic_sequence
 

@@ -10,8 +10,9 @@ import pytest
 from rl_tracker_ros.evaluation.harness import run_evaluation, track_sequence
 from rl_tracker_ros.evaluation.metrics import evaluate
 from rl_tracker_ros.evaluation.realtime import Mode, newest_before
-from rl_tracker_ros.evaluation.trackers import EvalTracker, TrackerSpec
-from rl_tracker_ros.sequences import Sequence, load_sequences
+from rl_tracker_ros.core.tracker import TrackResult, TrackState
+from rl_tracker_ros.evaluation.trackers import TrackerSpec
+from rl_tracker_ros.media.sequences import Sequence, load_sequences
 
 
 class FakeClock:
@@ -22,22 +23,23 @@ class FakeClock:
         return self.now
 
 
-class Scripted(EvalTracker):
+class Scripted:
     """Takes ``durations[0]`` s to initialise and ``durations[k]`` s for its k-th update;
     reports box (v, 0, 10, 10) for a frame filled with value v, and logs its calls."""
 
     def __init__(self, name, clock, durations):
         self.name, self.clock, self.durations = name, clock, list(durations)
         self.calls = []  # (frame value, elapsed)
-        self.stages = {}
 
-    def init(self, frame, box):
+    def initialize(self, frame, box):
         self.clock.now += self.durations.pop(0)
+        return TrackResult(np.asarray(box, float), 0.0, TrackState.TRACKING, 0, 0.0)
 
-    def update(self, frame, elapsed=1):
+    def track(self, frame, *, attention=None, elapsed=1):
         self.calls.append((int(frame[0, 0, 0]), elapsed))
         self.clock.now += self.durations.pop(0)
-        return np.array([frame[0, 0, 0], 0, 10, 10], dtype=np.float64)
+        box = np.array([frame[0, 0, 0], 0, 10, 10], dtype=np.float64)
+        return TrackResult(box, 1.0, TrackState.TRACKING, len(self.calls), 0.0)
 
 
 class Frames(Sequence):
@@ -61,8 +63,8 @@ def _run(n, durations, mode, name="scripted"):
     trackers = {}
 
     def factory(spec, trunks):
-        trackers[spec.text] = Scripted(spec.text, clock, durations)
-        return trackers[spec.text]
+        trackers[spec.name] = Scripted(spec.name, clock, durations)
+        return trackers[spec.name]
 
     out = track_sequence(Frames(n), [TrackerSpec("csrt")], mode, {}, clock=clock, tracker_factory=factory)
     (result,) = out.values()
@@ -149,7 +151,7 @@ def test_run_evaluation_stores_the_mode_and_counts_in_its_own_folder(tmp_path):
     clock = FakeClock()
 
     def factory(spec, trunks):  # init 0.05 s, then 0.05 s a frame: every other frame at 30 Hz
-        return Scripted(spec.text, clock, [0.05] + [0.05] * 20)
+        return Scripted(spec.name, clock, [0.05] + [0.05] * 20)
 
     run = run_evaluation(seqs, [TrackerSpec("kcf")], tmp_path / "out", mode=Mode(30.0), progress=False,
                          clock=clock, tracker_factory=factory)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from rl_tracker_ros.evaluation.metrics import evaluate
-from rl_tracker_ros.sequences import load_otb, open_input, parse_box_lines
+from rl_tracker_ros.media.sequences import load_otb, open_input, parse_box_lines
 
 from conftest import SEQUENCES, needs_shared
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from rl_tracker_ros.core.tracker import TrackResult, TrackState
-from rl_tracker_ros.frame_buffer import Frame, FrameBuffer
-from rl_tracker_ros.worker import TrackingWorker
+from rl_tracker_ros.ros.frame_buffer import Frame, FrameBuffer
+from rl_tracker_ros.ros.worker import TrackingWorker
 
 
 def frame(stamp_ns: int, shape=(20, 30, 3)) -> Frame:

@@ -29,8 +29,9 @@ from typing import Callable, Dict, List, Optional, Sequence as Seq
 import numpy as np
 from tqdm import tqdm
 
-from ..runner import write_boxes
-from ..sequences import Sequence
+from .runner import write_boxes
+from ..core.interface import Tracker
+from ..media.sequences import Sequence
 from .metrics import evaluate, valid_frames
 from .realtime import Mode
 from .trackers import TrackerSpec, make_tracker
@@ -73,7 +74,7 @@ def check_stored(path: Path, spec: TrackerSpec, mode: Mode) -> None:
     else:
         diffs = _differences(have, want)
         why = "it differs in " + "; ".join(f"{k}: stored {a!r}, asked {b!r}" for k, a, b in diffs[:6])
-    raise ResumeMismatch(f"{path} was not made by tracker {spec.text!r} as configured now: {why}. "
+    raise ResumeMismatch(f"{path} was not made by tracker {spec.text or spec.name!r} as configured now: {why}. "
                          f"Use --rerun to replace those results, or another --out.")
 
 
@@ -91,7 +92,7 @@ class _Run:
     """One tracker on one sequence while it runs."""
 
     spec: TrackerSpec
-    tracker: object
+    tracker: Tracker
     schedule: object
     init_s: float = 0.0
     times: List[float] = field(default_factory=list)
@@ -123,7 +124,7 @@ def track_sequence(seq: Sequence, specs: List[TrackerSpec], mode: Mode, trunks: 
         for r in order:
             if k == 0:
                 t0 = clock()
-                r.tracker.init(frame, init_box)
+                r.tracker.initialize(frame, init_box)
                 r.init_s = clock() - t0
                 r.schedule.start(r.init_s)
                 continue
@@ -131,14 +132,15 @@ def track_sequence(seq: Sequence, specs: List[TrackerSpec], mode: Mode, trunks: 
             if elapsed is None:
                 continue  # busy (real time): this frame is skipped
             t0 = clock()
-            box = r.tracker.update(frame, elapsed=elapsed)
+            result = r.tracker.track(frame, elapsed=elapsed)
             seconds = clock() - t0
+            box = np.asarray(result.box, dtype=np.float64)
             r.schedule.done(k, seconds, box)
             r.times.append(seconds)
-            for name, v in r.tracker.stages.items():
+            for name, v in result.stages.items():
                 r.stages[name] = r.stages.get(name, 0.0) + v
             if profile:
-                r.per_frame.append({name: round(v, 6) for name, v in r.tracker.stages.items()})
+                r.per_frame.append({name: round(v, 6) for name, v in result.stages.items()})
         bar.update(1)
     bar.close()
     gt = seq.groundtruth[start:n]

@@ -1,4 +1,5 @@
-"""One small interface over the trackers the harness compares: ours and OpenCV's.
+"""The trackers the harness compares, ours and OpenCV's, behind the one interface
+(:class:`~rl_tracker_ros.core.interface.Tracker`), and the specs that name them.
 
 A tracker spec (:class:`TrackerSpec`) is a name: ``dat`` (= ``dat-lambda5``, the
 paper's settings), ``dat-lambda0`` (the MDNet baseline), ``dat-lambda<L>``, ``dat-fast``
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -19,49 +21,22 @@ import cv2
 import numpy as np
 
 from ..core.config import TrackerConfig
-from ..core.tracker import DATTracker
+from ..core.interface import Tracker
+from ..core.tracker import DATTracker, TrackResult, TrackState
 from .realtime import Mode
-
-
-class EvalTracker:
-    """init(frame, box) then update(frame) -> box; frames RGB uint8, boxes x, y, w, h."""
-
-    name: str
-
-    def init(self, frame: np.ndarray, box: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def update(self, frame: np.ndarray, elapsed: int = 1) -> np.ndarray:
-        """The box in ``frame``; ``elapsed`` frame intervals passed since the last call."""
-        raise NotImplementedError
-
-    #: seconds per stage of the last call, when the tracker reports them
-    stages: Dict[str, float] = {}
-
-
-class DATEval(EvalTracker):
-    def __init__(self, name: str, config: TrackerConfig, trunk=None):
-        self.name = name
-        self.tracker = DATTracker(config, backbone=trunk)
-        self.stages = {}
-
-    def init(self, frame, box):
-        self.stages = self.tracker.initialize(frame, box).stages
-
-    def update(self, frame, elapsed=1):
-        r = self.tracker.track(frame, elapsed=elapsed)
-        self.stages = r.stages
-        return r.box
 
 
 OPENCV = {"csrt": "TrackerCSRT_create", "kcf": "TrackerKCF_create", "mil": "TrackerMIL_create"}
 
 
-class OpenCVEval(EvalTracker):
-    """OpenCV's trackers (CSRT and KCF come with opencv-contrib-python-headless)."""
+class OpenCVTracker:
+    """OpenCV's trackers (CSRT and KCF come with opencv-contrib-python-headless) as a
+    :class:`~rl_tracker_ros.core.interface.Tracker`. OpenCV reports no score: ``score``
+    is NaN; a frame where OpenCV reports failure keeps the last box, state UNCERTAIN."""
 
     def __init__(self, name: str):
         self.name = name
+        self.frame_index = -1
         factory = getattr(cv2, OPENCV[name], None) or getattr(getattr(cv2, "legacy", None), OPENCV[name], None)
         if factory is None:
             raise RuntimeError(
@@ -70,7 +45,8 @@ class OpenCVEval(EvalTracker):
         self.factory = factory
         self.last = np.full(4, np.nan)
 
-    def init(self, frame, box):
+    def initialize(self, frame: np.ndarray, box) -> TrackResult:
+        t0 = time.perf_counter()
         if self.name == "kcf":
             # OpenCV's KCF declares failure when the response peak is below detect_thresh
             # (0.5) and then neither moves nor learns: on Coke it stalls on 91% of frames
@@ -84,12 +60,22 @@ class OpenCVEval(EvalTracker):
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
         self.tracker.init(bgr, tuple(int(round(v)) for v in box))
         self.last = np.asarray(box, dtype=np.float64)
+        self.frame_index = 0
+        return self._result(TrackState.TRACKING, t0)
 
-    def update(self, frame, elapsed=1):  # OpenCV's trackers take no frame interval
+    def track(self, frame: np.ndarray, *, attention: Optional[bool] = None, elapsed: float = 1.0) -> TrackResult:
+        """(OpenCV's trackers take no frame interval and have no attention map.)"""
+        t0 = time.perf_counter()
         ok, box = self.tracker.update(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         if ok:
             self.last = np.asarray(box, dtype=np.float64)
-        return self.last.copy()  # on failure OpenCV reports nothing; OTB scores the last box
+        self.frame_index += 1
+        # On failure OpenCV reports nothing; OTB scores the last box.
+        return self._result(TrackState.TRACKING if ok else TrackState.UNCERTAIN, t0)
+
+    def _result(self, state: TrackState, t0: float) -> TrackResult:
+        return TrackResult(box=self.last.copy(), score=float("nan"), state=state, frame_index=self.frame_index,
+                           time_s=time.perf_counter() - t0)
 
 
 _LAMBDA = re.compile(r"^dat-lambda(\d+(\.\d+)?)$")
@@ -103,53 +89,72 @@ _SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
 class TrackerSpec:
     """One tracker of an evaluation: what it is, its settings, and where its results go.
 
-    ``text`` is what the user wrote (``dat``, ``dat-fast-lambda1``, ``dat@cfg.yaml``,
-    ``csrt``); ``overrides`` (from ``--set``, ``--config``, ``--device``, ``--weights``,
-    ``--random-backbone``) apply to our trackers on top of the named settings, every one of
-    them. The results folder is the name plus the overrides that change something, so runs
-    with different settings never share a folder; ``record()`` is the full configuration
-    stored beside every result and checked when a run resumes.
+    Built from a name only at the command line (:meth:`parse`); everything after works
+    on these fields. ``profile`` is None for an OpenCV tracker; our tracker runs the
+    profile's settings with ``lam`` (None: the profile's), or a YAML ``config_file``
+    (``dat@FILE``), then ``overrides`` (``--set``, ``--config``, ``--device``,
+    ``--weights``, ``--random-backbone``) and ``seed``. The results folder (:meth:`folder`)
+    is the name plus the settings that change something, so runs with different settings
+    never share a folder; :meth:`record` is the full configuration stored beside every
+    result and checked when a run resumes.
     """
 
-    text: str
+    name: str
+    profile: Optional[str] = None
+    lam: Optional[float] = None
+    config_file: Optional[str] = None
+    seed: Optional[int] = None
     overrides: Tuple[Tuple[str, Any], ...] = ()
+    text: str = ""  # as the user wrote it, for messages
+
+    def __post_init__(self) -> None:
+        if self.opencv and self.name not in OPENCV:
+            raise ValueError(f"{self.name!r} is no OpenCV tracker ({', '.join(OPENCV)}); "
+                             f"build our trackers' specs with TrackerSpec.parse")
+
+    @classmethod
+    def parse(cls, text: str, overrides: Tuple[Tuple[str, Any], ...] = ()) -> "TrackerSpec":
+        """``dat`` (= ``dat-lambda5``), ``dat-lambda<L>``, ``dat-fast``, ``dat-fast-lambda<L>``,
+        ``dat@config.yaml``, ``csrt``, ``kcf`` or ``mil``; a ``seed`` among ``overrides``
+        becomes the spec's seed."""
+        text = text.strip()
+        rest = dict(overrides)
+        seed = rest.pop("seed", None)
+        items = tuple(sorted(rest.items()))
+        if text in OPENCV:
+            return cls(text, text=text)
+        if text == "dat":
+            return cls("dat-lambda5", "paper", 5.0, None, seed, items, text)
+        m = _LAMBDA.match(text)
+        if m:
+            return cls(f"dat-lambda{float(m.group(1)):g}", "paper", float(m.group(1)), None, seed, items, text)
+        m = _FAST.match(text)
+        if m:
+            lam = float(m.group(2)) if m.group(2) else None
+            name = f"dat-fast-lambda{lam if lam is not None else TrackerConfig.preset('fast').lam:g}"
+            return cls(name, "fast", lam, None, seed, items, text)
+        if text.startswith("dat@"):
+            return cls("dat-" + Path(text[4:]).stem, None, None, text[4:], seed, items, text)
+        raise ValueError(f"unknown tracker {text!r}: use dat, dat-lambda<L>, dat-fast, dat-fast-lambda<L>, "
+                         f"dat@config.yaml, csrt, kcf or mil")
 
     @property
     def opencv(self) -> bool:
-        return self.text in OPENCV
+        return self.config_file is None and self.profile is None
 
     def base_config(self) -> TrackerConfig:
-        """The tracker's settings from its name alone (no overrides)."""
-        spec = self.text
-        if spec == "dat":
-            return TrackerConfig.preset("paper", lam=5.0)
-        m = _LAMBDA.match(spec)
-        if m:
-            return TrackerConfig.preset("paper", lam=float(m.group(1)))
-        m = _FAST.match(spec)
-        if m:
-            fast = TrackerConfig.preset("fast")
-            return fast.replace(lam=float(m.group(2))) if m.group(2) else fast
-        if spec.startswith("dat@"):
-            return TrackerConfig.from_yaml(Path(spec[4:]))
-        raise ValueError(f"unknown tracker {spec!r}: use dat, dat-lambda<L>, dat-fast, dat-fast-lambda<L>, "
-                         f"dat@config.yaml, csrt, kcf or mil")
+        """The tracker's settings from its name alone (no overrides, no seed)."""
+        if self.opencv:
+            raise ValueError(f"{self.name} is an OpenCV tracker: it has no DAT config")
+        if self.config_file is not None:
+            return TrackerConfig.from_yaml(Path(self.config_file))
+        cfg = TrackerConfig.preset(self.profile)
+        return cfg if self.lam is None else cfg.replace(lam=self.lam)
 
     def config(self) -> TrackerConfig:
-        """The settings our tracker runs with: the name's, then every override."""
-        if self.opencv:
-            raise ValueError(f"{self.text} is an OpenCV tracker: it has no DAT config")
-        return self.base_config().replace(**dict(self.overrides))
-
-    def base_name(self) -> str:
-        """``dat`` and ``dat-lambda5`` are one tracker, as are ``dat-fast`` and
-        ``dat-fast-lambda<its default>``."""
-        if self.opencv:
-            return self.text
-        if self.text.startswith("dat@"):
-            return "dat-" + Path(self.text[4:]).stem
-        cfg = self.base_config()
-        return f"dat-fast-lambda{cfg.lam:g}" if cfg.profile == "fast" else f"dat-lambda{cfg.lam:g}"
+        """The settings our tracker runs with: the name's, then every override and the seed."""
+        extra = {} if self.seed is None else {"seed": self.seed}
+        return self.base_config().replace(**dict(self.overrides), **extra)
 
     def changed(self) -> Dict[str, Any]:
         """The overrides that change the named settings (others are no-ops)."""
@@ -164,14 +169,14 @@ class TrackerSpec:
         if len(suffix) > 80:
             digest = hashlib.sha1(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:10]
             suffix = "+cfg-" + digest
-        return self.base_name() + suffix + mode.suffix
+        return self.name + suffix + mode.suffix
 
     def record(self) -> Dict[str, Any]:
         """The full configuration, stored with every result of this tracker."""
         if self.opencv:
-            params = {"detect_thresh": 0.0} if self.text == "kcf" else {}
-            return {"kind": "opencv", "name": self.text, "opencv_version": cv2.__version__, "params": params}
-        return {"kind": "dat", "name": self.base_name(), "config": self.config().to_dict()}
+            params = {"detect_thresh": 0.0} if self.name == "kcf" else {}
+            return {"kind": "opencv", "name": self.name, "opencv_version": cv2.__version__, "params": params}
+        return {"kind": "dat", "name": self.name, "config": self.config().to_dict()}
 
 
 def _fmt(value: Any) -> str:
@@ -194,7 +199,7 @@ def parse_specs(text: str, overrides: Optional[Dict[str, Any]] = None) -> List[T
         raise ValueError(f"{', '.join(named)} is set by the tracker name in an evaluation (dat-lambda<L>, "
                          f"dat-fast-lambda<L>, dat@config.yaml), not by --set or --config")
     items = tuple(sorted(overrides.items()))
-    specs = [TrackerSpec(t.strip(), items) for t in text.split(",") if t.strip()]
+    specs = [TrackerSpec.parse(t, items) for t in text.split(",") if t.strip()]
     if not specs:
         raise ValueError("--trackers names no tracker")
     for s in specs:
@@ -207,10 +212,10 @@ def parse_specs(text: str, overrides: Optional[Dict[str, Any]] = None) -> List[T
     return specs
 
 
-def make_tracker(spec: TrackerSpec, trunks: Optional[dict] = None) -> EvalTracker:
+def make_tracker(spec: TrackerSpec, trunks: Optional[dict] = None) -> Tracker:
     """Build the tracker ``spec`` names; DAT trunks are shared through ``trunks``."""
     if spec.opencv:
-        return OpenCVEval(spec.text)
+        return OpenCVTracker(spec.name)
     cfg = spec.config()
     trunk = None
     if trunks is not None:
@@ -221,4 +226,4 @@ def make_tracker(spec: TrackerSpec, trunks: Optional[dict] = None) -> EvalTracke
         if key not in trunks:
             trunks[key] = load_backbone(*key[:3])
         trunk = trunks[key]
-    return DATEval(spec.base_name(), cfg, trunk)
+    return DATTracker(cfg, backbone=trunk)

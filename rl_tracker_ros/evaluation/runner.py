@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .core.tracker import DATTracker, TrackResult
-from .sequences import Sequence
-from .visualize import draw_result
+from ..core.interface import Tracker
+from ..core.tracker import TrackResult
+from ..media.sequences import Sequence
+from ..media.drawing import draw_result
 
 
 @dataclass
@@ -59,7 +60,7 @@ class VideoSink:
             self.writer.release()
 
 
-def run_sequence(tracker: DATTracker, seq: Sequence, init_box, max_frames: Optional[int] = None,
+def run_sequence(tracker: Tracker, seq: Sequence, init_box, max_frames: Optional[int] = None,
                  video: Optional[Path] = None, attention: bool = False, progress: bool = True,
                  on_result: Optional[Callable[[int, TrackResult], None]] = None) -> RunOutput:
     """Initialise on frame 0 with ``init_box`` and track the rest; frame decoding is

@@ -22,7 +22,7 @@ PROFILE_NAME = "fastdds_loopback.xml"
 def profile_path() -> Path:
     """The loopback Fast DDS profile: from the source tree, else from the installed share dir."""
     here = Path(__file__).resolve().parent
-    candidates = [here.parent / "config" / PROFILE_NAME,
+    candidates = [here.parents[1] / "config" / PROFILE_NAME,
                   Path(sys.prefix) / "share" / "rl_tracker_ros" / "config" / PROFILE_NAME]
     for path in candidates:
         if path.is_file():

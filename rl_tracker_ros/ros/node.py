@@ -49,14 +49,15 @@ from std_srvs.srv import Trigger
 
 from .conversions import (MAX_PIXELS_4K, SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
                           image_to_rgb, rgb_to_image, stamp_ns)
-from .core.boxes import clip_box
-from .core.config import TrackerConfig
-from .core.tracker import DATTracker, TrackState
-from .core.weights import REGISTRY, WeightsError, check_weights_name, resolve_weights
+from ..core.boxes import clip_box
+from ..core.config import TrackerConfig
+from ..core.interface import Tracker
+from ..core.tracker import DATTracker, TrackState
+from ..core.weights import REGISTRY, WeightsError, check_weights_name, resolve_weights
 from .frame_buffer import Frame, FrameBuffer
-from .msg import InitBox, TrackedObject
-from .srv import Initialize
-from .visualize import draw_result
+from ..msg import InitBox, TrackedObject
+from ..srv import Initialize
+from ..media.drawing import draw_result
 from .worker import Output, TrackingWorker, describe_error, free_device_memory
 
 STATE_CODES = {TrackState.IDLE: TrackedObject.STATE_IDLE, TrackState.TRACKING: TrackedObject.STATE_TRACKING,
@@ -210,7 +211,7 @@ def _tracker_problem(values: Dict[str, Any]) -> Optional[str]:
 class TrackerNode(LifecycleNode):
     """DAT single-object tracker as a managed ROS 2 node (see the module docstring)."""
 
-    def __init__(self, node_name: str = "rl_tracker", tracker_factory: Optional[Callable[[TrackerConfig], Any]] = None,
+    def __init__(self, node_name: str = "rl_tracker", tracker_factory: Optional[Callable[[TrackerConfig], Tracker]] = None,
                  **kwargs):
         super().__init__(node_name, **kwargs)
         self._tracker_factory = tracker_factory or (lambda cfg: DATTracker(cfg))
@@ -424,7 +425,7 @@ class TrackerNode(LifecycleNode):
         else:
             self.get_logger().error(text, throttle_duration_sec=LOG_THROTTLE_S)
 
-    def _make_tracker_builder(self, cfg: TrackerConfig) -> Callable[[], Any]:
+    def _make_tracker_builder(self, cfg: TrackerConfig) -> Callable[[], Tracker]:
         return lambda: self._tracker_factory(cfg)
 
     def destroy_node(self) -> None:

@@ -18,7 +18,8 @@ from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .core.tracker import TrackResult, TrackState
+from ..core.interface import Tracker
+from ..core.tracker import TrackResult, TrackState
 from .frame_buffer import Frame
 
 
@@ -48,7 +49,7 @@ class TrackingWorker:
     through them after an initialisation (0: jump straight to the newest frame).
     """
 
-    def __init__(self, make_tracker: Callable[[], object], on_output: Callable[[Output], None],
+    def __init__(self, make_tracker: Callable[[], Tracker], on_output: Callable[[Output], None],
                  on_error: Callable[[str, Optional[BaseException]], None], want_attention: Callable[[], bool] = lambda: False,
                  rate_smoothing: float = 0.2,
                  history: Callable[[int], Sequence[Frame]] = lambda index: (), catch_up_step: int = 3,
@@ -111,7 +112,7 @@ class TrackingWorker:
             self._command = ("reset",)
             self._cond.notify()
 
-    def reconfigure(self, make_tracker: Callable[[], object]) -> None:
+    def reconfigure(self, make_tracker: Callable[[], Tracker]) -> None:
         """New tracker settings; they apply from the next initialisation on."""
         with self._cond:
             self._make_tracker = make_tracker
@@ -314,7 +315,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 def _expected(exc: BaseException) -> bool:
     """Failures of an initialisation that are the user's to fix, said in one line: bad
     settings, missing or corrupt weights, a box with nothing to learn, out of memory."""
-    from .core.weights import WeightsError
+    from ..core.weights import WeightsError
 
     return isinstance(exc, (ValueError, WeightsError, FileNotFoundError)) or _out_of_memory(exc)
 

@@ -23,7 +23,7 @@ def _parse_box(text: str) -> np.ndarray:
 
 
 def _config_from_args(args):
-    from .core.config import TrackerConfig, load_yaml_mapping
+    from ..core.config import TrackerConfig, load_yaml_mapping
 
     overrides = {}
     for item in args.set or []:
@@ -45,10 +45,10 @@ def _config_from_args(args):
 
 
 def cmd_run(args) -> int:
-    from .core.tracker import DATTracker
-    from .evaluation.metrics import evaluate
-    from .runner import run_sequence, write_boxes
-    from .sequences import open_input
+    from ..core.tracker import DATTracker
+    from ..evaluation.metrics import evaluate
+    from ..evaluation.runner import run_sequence, write_boxes
+    from ..media.sequences import open_input
 
     seq = open_input(args.input)
     if args.box is not None:
@@ -77,7 +77,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_weights(args) -> int:
-    from .core import weights as W
+    from ..core import weights as W
 
     if args.action == "list":
         for row in W.list_weights():
@@ -95,7 +95,7 @@ def cmd_weights(args) -> int:
 def eval_overrides(args) -> dict:
     """Our trackers' settings from ``rl-tracker eval``'s options: the ``--config`` file's
     keys, then ``--set``, ``--device``, ``--weights``, ``--seed`` and ``--random-backbone``."""
-    from .core.config import load_yaml_mapping
+    from ..core.config import load_yaml_mapping
 
     overrides = dict(load_yaml_mapping(args.config)) if args.config else {}
     for item in args.set or []:
@@ -113,11 +113,11 @@ def eval_overrides(args) -> dict:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation.harness import run_evaluation
-    from .evaluation.realtime import Mode
-    from .evaluation.report import stage_profile, write_report
-    from .evaluation.trackers import parse_specs
-    from .sequences import load_sequences
+    from ..evaluation.harness import run_evaluation
+    from ..evaluation.realtime import Mode
+    from ..evaluation.report import stage_profile, write_report
+    from ..evaluation.trackers import parse_specs
+    from ..media.sequences import load_sequences
 
     specs = parse_specs(args.trackers, eval_overrides(args))
     mode = Mode(args.realtime, args.slowdown)
@@ -158,7 +158,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .evaluation.report import load_results, stage_profile, write_report
+    from ..evaluation.report import load_results, stage_profile, write_report
 
     results = load_results(args.dirs, args.trackers.split(",") if args.trackers else None)
     if not results:
@@ -250,7 +250,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if getattr(args, "action", None) in ("download", "import") and not args.target:
         print(f"error: weights {args.action} needs a target", file=sys.stderr)
         return 2
-    from .core.weights import WeightsError
+    from ..core.weights import WeightsError
 
     try:
         return args.func(args)

@@ -1,6 +1,6 @@
 """``rl-tracker-demo``: play a camera into the real tracker node and record what comes out.
 
-The node runs as its own process (``python -m rl_tracker_ros.node`` with the parameters
+The node runs as its own process (``python -m rl_tracker_ros.ros.node`` with the parameters
 file), exactly as ``ros2 run`` starts it; this process plays the camera on ``image``,
 starts tracking through the ``~/initialize`` service with the first frame's stamp, and
 records ``tracked_object``. It writes, as it goes, the annotated video (each camera
@@ -12,7 +12,7 @@ Sources: ``scene`` (real photographs shipped with scikit-image, exact ground tru
 network, no dataset), an OTB/VOT folder, a video file, an image glob, or a rosbag2 folder.
 ``--rate 0`` (default) waits for each result before the next frame, so every frame is
 tracked; ``--rate HZ`` plays like a live camera and the node drops what it cannot keep up
-with. All DDS traffic stays on loopback (rl_tracker_ros.loopback).
+with. All DDS traffic stays on loopback (rl_tracker_ros.tools.loopback).
 """
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .conversions import stamp_ns
+from ..ros.conversions import stamp_ns
 from .loopback import apply_loopback_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the source tree
 STATE_NAMES = {0: "IDLE", 1: "TRACKING", 2: "UNCERTAIN", 3: "LOST"}  # TrackedObject.STATE_*
 
 
@@ -46,9 +46,9 @@ class Source:
 
 def open_source(spec: str, max_frames: int, topic: Optional[str] = None, fps: float = 30.0) -> Source:
     """The camera to play: ``scene``, a rosbag2 folder, or what ``rl-tracker run`` reads."""
-    from .bags import bag_images, is_bag
-    from .scene import PhotoScene
-    from .sequences import open_input
+    from ..ros.bags import bag_images, is_bag
+    from ..media.scene import PhotoScene
+    from ..media.sequences import open_input
 
     def stamped(frames) -> Iterator[Tuple[np.ndarray, int]]:
         for i, f in enumerate(frames):
@@ -74,7 +74,7 @@ def _take(it, n: Optional[int]):
 
 
 def node_command(params_file: Path, overrides: List[str]) -> List[str]:
-    cmd = [sys.executable, "-m", "rl_tracker_ros.node", "--ros-args", "--params-file", str(params_file)]
+    cmd = [sys.executable, "-m", "rl_tracker_ros.ros.node", "--ros-args", "--params-file", str(params_file)]
     for o in overrides:
         cmd += ["-p", o]
     return cmd
@@ -88,8 +88,8 @@ class Recorder:
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image
 
-        from .msg import TrackedObject
-        from .srv import Initialize
+        from ..msg import TrackedObject
+        from ..srv import Initialize
 
         self.node = Node("camera_player", context=context)
         self.image_pub = self.node.create_publisher(Image, "image", qos_profile_sensor_data)
@@ -117,7 +117,7 @@ class Recorder:
         """Publish ``rgb`` as an rgb8 camera frame stamped ``stamp`` ns; returns its header."""
         from std_msgs.msg import Header
 
-        from .conversions import rgb_to_image
+        from ..ros.conversions import rgb_to_image
 
         header = Header(frame_id="camera")
         header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
@@ -126,8 +126,8 @@ class Recorder:
 
     def request_init(self, box, header):
         """Call the node's ~/initialize with ``box`` drawn on the frame of ``header``; a future."""
-        from .msg import InitBox
-        from .srv import Initialize
+        from ..msg import InitBox
+        from ..srv import Initialize
 
         x, y, w, h = (float(v) for v in box)
         return self.init_client.call_async(Initialize.Request(box=InitBox(header=header, x=x, y=y, width=w,
@@ -191,7 +191,7 @@ def _wait(predicate, timeout: float) -> bool:
 
 def play(args) -> dict:
     """Run the whole demo; returns the summary (also written to ``out/summary.json``)."""
-    from .runner import VideoSink
+    from ..evaluation.runner import VideoSink
 
     source = open_source(args.source, args.frames, args.topic)
     if args.box is None and source.groundtruth is None:
@@ -264,7 +264,7 @@ def show(sink, rec: Recorder, rgb: np.ndarray, source: Source, i: int) -> None:
     """Append frame ``i`` with the newest result (and its ground truth) to the video."""
     if sink is None:
         return
-    from .visualize import draw_result
+    from ..media.drawing import draw_result
 
     m = rec.latest
     gt = source.groundtruth[i] if source.groundtruth is not None and i < len(source.groundtruth) else None
@@ -277,7 +277,7 @@ def live_boxes(rec: Recorder, published: List[float], end: float, init_box: np.n
     published (``end`` for the last): the newest tracked_object to have arrived by then,
     whatever frame it was for; the init box before the first. The rule of the harness's
     real-time protocol (evaluation/realtime.py), on the arrival times of the messages."""
-    from .evaluation.realtime import newest_before
+    from ..evaluation.realtime import newest_before
 
     with rec.lock:
         arrivals = list(rec.arrivals)
@@ -297,8 +297,8 @@ def own_results(rec: Recorder, sent: List[int]) -> Tuple[np.ndarray, np.ndarray]
 
 
 def _scores(boxes: np.ndarray, gt: np.ndarray) -> dict:
-    from .core.boxes import iou
-    from .evaluation.metrics import evaluate
+    from ..core.boxes import iou
+    from ..evaluation.metrics import evaluate
 
     s = evaluate(boxes, gt)
     return {"auc": round(s.auc, 3), "precision20": round(s.precision20, 3),
@@ -341,7 +341,7 @@ def _q(values, q) -> Optional[float]:
 
 
 def write_outputs(boxes: np.ndarray, source: Source, summary: dict, out: Path) -> None:
-    from .runner import write_boxes
+    from ..evaluation.runner import write_boxes
 
     write_boxes(out / f"{source.name}_boxes.txt", boxes)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
