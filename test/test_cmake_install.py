@@ -33,8 +33,8 @@ def test_install_space_has_node_messages_launch_and_config(tmp_path):
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     site = prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
     pkg = site / "rl_tracker_ros"
-    for f in ("node.py", "worker.py", "core/tracker.py", "core/weights_registry.json", "msg/_tracked_object.py",
-              "srv/_initialize.py"):
+    for f in ("ros/node.py", "ros/worker.py", "tools/cli.py", "media/sequences.py", "evaluation/runner.py",
+              "core/tracker.py", "core/weights_registry.json", "msg/_tracked_object.py", "srv/_initialize.py"):
         assert (pkg / f).exists(), f
     exe = prefix / "lib" / "rl_tracker_ros" / "tracker_node"
     assert exe.exists() and os.access(exe, os.X_OK)
