@@ -273,6 +273,7 @@ class TrackerNode(LifecycleNode):
                 try:
                     worker.build()  # loads the weights: missing or corrupt ones fail here
                 except Exception as exc:
+                    worker.stop()
                     problem = f"building the tracker failed: {describe_error(exc)}"
         except Exception as exc:  # a bug: said with its traceback, the node stays unconfigured
             self._log_failure("configure", f"configure failed: {type(exc).__name__}: {exc}", exc)
@@ -284,7 +285,6 @@ class TrackerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._config, self._problem, self._buffer, self._worker = config, None, buffer, worker
         self._create_outputs()
-        worker.start()
         self._log_profile()
         return TransitionCallbackReturn.SUCCESS
 
