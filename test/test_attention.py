@@ -137,19 +137,24 @@ def test_trunk_input_gradient_backward_is_a_jvp():
                                     eps=1e-6, atol=1e-6, fast_mode=True)
 
 
-def test_mobilenet_gated_jvp_equals_forward_mode_ad_and_double_backprop():
-    from torch.func import jvp
-
+def _random_mobilenet(seed: int):
+    """A small frozen MobileNet (three blocks) with random float64 weights, ReLU6 gates mixed."""
     from rl_tracker_ros.core.backbones import MobileNetV1
 
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     trunk = MobileNetV1(depth=3).double()
     with torch.no_grad():
         for m in trunk.modules():
             if isinstance(m, torch.nn.Conv2d):
                 m.weight.normal_(0, 0.3)
                 m.bias.normal_(0, 0.5)
-    trunk.freeze()
+    return trunk.freeze()
+
+
+def test_mobilenet_gated_jvp_equals_forward_mode_ad_and_double_backprop():
+    from torch.func import jvp
+
+    trunk = _random_mobilenet(seed=1)
     crops = torch.rand(3, 3, 107, 107, dtype=torch.float64) * 255
     v = torch.randn_like(crops)
     feats, state = trunk.linearize(crops)
@@ -287,16 +292,7 @@ def test_official_regulariser_gradient_is_nonzero_and_matches_finite_differences
 
 
 def test_mobilenet_first_layer_gated_path_equals_plain_double_backprop():
-    from rl_tracker_ros.core.backbones import MobileNetV1
-
-    torch.manual_seed(2)
-    trunk = MobileNetV1(depth=3).double()
-    with torch.no_grad():
-        for m in trunk.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.weight.normal_(0, 0.3)
-                m.bias.normal_(0, 0.5)
-    trunk.freeze()
+    trunk = _random_mobilenet(seed=2)
     crops = torch.rand(4, 3, 107, 107, dtype=torch.float64) * 255
     assert trunk.first_layer(crops).shape == (4, 32, 54, 54)
     assert torch.allclose(trunk.after_first(trunk.first_layer(crops)), trunk(crops))

@@ -179,6 +179,15 @@ def run_campaign(d: Driver, rng, tmp_path: Path) -> list:
     return futures
 
 
+def start_node_process(log_path: Path, weights: Path, overrides) -> subprocess.Popen:
+    """The node as its own process with the shipped parameters file, ``weights``, the CPU
+    and ``overrides`` (``name:=value``), logging unbuffered to ``log_path``."""
+    cmd = node_command(ROOT / "config" / "tracker.yaml", [f"weights:={weights}", "device:=cpu", *overrides])
+    with open(log_path, "w") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, RCUTILS_LOGGING_BUFFERED_STREAM="0"))
+
+
 def good_parameters(weights: Path):
     """Back to the settings the real sequence is tracked with (the campaign changed some)."""
     def p(name, **kw):
@@ -220,11 +229,7 @@ def test_the_node_process_survives_a_hostile_campaign_and_still_tracks(tmp_path)
     frames = [f for _, f in zip(range(20), seq)]
     weights = import_weights(MOBILENET_TFJS)
     log_path = tmp_path / "node.log"
-    cmd = node_command(ROOT / "config" / "tracker.yaml",
-                       [f"weights:={weights}", "profile:=fast", "device:=cpu", "diagnostics_period:=0.5"])
-    env = dict(os.environ, RCUTILS_LOGGING_BUFFERED_STREAM="0")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = start_node_process(log_path, weights, ["profile:=fast", "diagnostics_period:=0.5"])
     d = Driver()
     try:
         assert d.initialize.wait_for_service(timeout_sec=60), log_path.read_text()

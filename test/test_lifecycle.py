@@ -1,7 +1,6 @@
 """The node as a managed (lifecycle) node: every transition through the real lifecycle
 services (~/change_state, ~/get_state) over loopback DDS, in this process with a tiny
 trunk, and from another process against the node process with real weights."""
-import os
 import subprocess
 import threading
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 from ros_harness import RosHarness, header_for  # noqa: I100 (sets the loopback environment first)
-from conftest import MOBILENET_TFJS, ROOT, SEQUENCES, needs_shared, synthetic_sequence
+from conftest import MOBILENET_TFJS, SEQUENCES, needs_shared, synthetic_sequence
 from test_node import play_lockstep, ros, start_tracking  # noqa: F401 (ros is a fixture)
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -114,23 +113,18 @@ def test_configure_fails_with_the_reason_without_weights_and_nothing_else_happen
 @needs_shared(MOBILENET_TFJS)
 def test_lifecycle_of_the_node_process_from_another_process(tmp_path):
     """The node process with the shipped parameters, autostart off, driven from here."""
-    from rl_tracker_ros.core.weights import import_weights
-    from rl_tracker_ros.tools.demo import node_command
-    from rl_tracker_ros.media.sequences import load_otb
     from rl_tracker_ros.core.boxes import iou
+    from rl_tracker_ros.core.weights import import_weights
+    from rl_tracker_ros.media.sequences import load_otb
     from rl_tracker_ros.ros.conversions import rgb_to_image
-    from test_hostile_campaign import Driver, track
+    from test_hostile_campaign import Driver, start_node_process, track
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
 
     seq = load_otb(SEQUENCES / "Crossing")
     frames = [f for _, f in zip(range(12), seq)]
-    weights = import_weights(MOBILENET_TFJS)
     log_path = tmp_path / "node.log"
-    cmd = node_command(ROOT / "config" / "tracker.yaml", [f"weights:={weights}", "device:=cpu", "autostart:=false"])
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                env=dict(os.environ, RCUTILS_LOGGING_BUFFERED_STREAM="0"))
+    proc = start_node_process(log_path, import_weights(MOBILENET_TFJS), ["autostart:=false"])
     d = Driver()
     change = d.node.create_client(ChangeState, "/rl_tracker/change_state")
     get = d.node.create_client(GetState, "/rl_tracker/get_state")
