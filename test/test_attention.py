@@ -76,6 +76,19 @@ def _setup(dtype=torch.float64, seed=0):
     return trunk, head, crops, labels
 
 
+def _central_difference(value, w, i, j, h):
+    """(value() at w[i, j] + h - value() at w[i, j] - h) / 2h; w[i, j] is restored."""
+    with torch.no_grad():
+        w[i, j] += h
+    up = value().item()
+    with torch.no_grad():
+        w[i, j] -= 2 * h
+    down = value().item()
+    with torch.no_grad():
+        w[i, j] += h
+    return (up - down) / (2 * h)
+
+
 def _reg_value(trunk, head, crops, labels):
     _, a_p, a_n = attention_maps(trunk, head, crops)
     return reciprocative_regulariser(a_p, a_n, labels).mean()
@@ -90,16 +103,7 @@ def test_regulariser_gradient_is_nonzero_and_matches_finite_differences():
     idx = [(0, 0), (3, 17), (7, 40), (15, 5)]
     h = 1e-5
     for i, j in idx:
-        w = head.fc4.weight
-        with torch.no_grad():
-            w[i, j] += h
-        up = _reg_value(trunk, head, crops, labels).item()
-        with torch.no_grad():
-            w[i, j] -= 2 * h
-        down = _reg_value(trunk, head, crops, labels).item()
-        with torch.no_grad():
-            w[i, j] += h
-        fd = (up - down) / (2 * h)
+        fd = _central_difference(lambda: _reg_value(trunk, head, crops, labels), head.fc4.weight, i, j, h)
         assert grad[i, j].item() == pytest.approx(fd, rel=1e-4, abs=1e-7)
 
 
@@ -280,15 +284,8 @@ def test_official_regulariser_gradient_is_nonzero_and_matches_finite_differences
     for w, g, idx in ((head.fc4.weight, grads[0], [(0, 0), (3, 17), (15, 5)]),
                       (head.fc6.weight, grads[1], [(0, 2), (1, 9)])):
         for i, j in idx:
-            with torch.no_grad():
-                w[i, j] += h
-            up = _official_reg(trunk, head, crops, labels).item()
-            with torch.no_grad():
-                w[i, j] -= 2 * h
-            down = _official_reg(trunk, head, crops, labels).item()
-            with torch.no_grad():
-                w[i, j] += h
-            assert g[i, j].item() == pytest.approx((up - down) / (2 * h), rel=1e-4, abs=1e-8)
+            fd = _central_difference(lambda: _official_reg(trunk, head, crops, labels), w, i, j, h)
+            assert g[i, j].item() == pytest.approx(fd, rel=1e-4, abs=1e-8)
 
 
 def test_mobilenet_first_layer_gated_path_equals_plain_double_backprop():

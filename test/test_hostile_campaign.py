@@ -188,6 +188,15 @@ def start_node_process(log_path: Path, weights: Path, overrides) -> subprocess.P
                                 env=dict(os.environ, RCUTILS_LOGGING_BUFFERED_STREAM="0"))
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate ``proc``; kill it if it has not ended within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def good_parameters(weights: Path):
     """Back to the settings the real sequence is tracked with (the campaign changed some)."""
     def p(name, **kw):
@@ -259,11 +268,7 @@ def test_the_node_process_survives_a_hostile_campaign_and_still_tracks(tmp_path)
         assert rss_after - rss_before < MEMORY_SLACK_MB, (rss_before, rss_after)
     finally:
         d.close()
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     text = log_path.read_text()
     assert "Traceback" not in text, text[text.index("Traceback") - 500:][:4000]
     assert "callback failed" not in text, text

@@ -117,7 +117,7 @@ def test_lifecycle_of_the_node_process_from_another_process(tmp_path):
     from rl_tracker_ros.core.weights import import_weights
     from rl_tracker_ros.media.sequences import load_otb
     from rl_tracker_ros.ros.conversions import rgb_to_image
-    from test_hostile_campaign import Driver, start_node_process, track
+    from test_hostile_campaign import Driver, start_node_process, stop_process, track
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
 
@@ -176,10 +176,6 @@ def test_lifecycle_of_the_node_process_from_another_process(tmp_path):
         assert proc.poll() is None, "the process serves its lifecycle services until it is stopped"
     finally:
         d.close()
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     text = log_path.read_text()
     assert "Traceback" not in text, text
