@@ -105,7 +105,7 @@ class Oracle:
                            stages={"features": 0.001})
 
 
-def test_interleaved_run_metrics_resume_and_report(tmp_path):
+def test_interleaved_run_metrics_resume_and_report(tmp_path, capsys):
     gt = _write_otb(tmp_path / "data" / "S", n=6)
     seqs = load_sequences([tmp_path / "data"])
     calls = []
@@ -144,6 +144,10 @@ def test_interleaved_run_metrics_resume_and_report(tmp_path):
     assert "Over repeated runs" not in markdown_table(results)
     seeds = {"kcf": results["kcf"], "kcf+seed=1": results["mil"]}  # one tracker, two seeds
     assert "| kcf | 2 | 0.556 ± 0.561" in markdown_table(seeds)
+    # A results folder kept inside another is named and left out, not read as a tracker.
+    shutil.copytree(tmp_path / "report", tmp_path / "out" / "nested_run")
+    assert set(load_results([tmp_path / "out"])) == {"kcf", "mil"}
+    assert "nested_run is a results folder" in capsys.readouterr().err
 
 
 def test_a_failing_sequence_is_reported_and_the_others_still_run(tmp_path):

@@ -84,6 +84,9 @@ class TrackerConfig:
     scale_neg_init: float = 1.6
     iters_init: int = 50
     lr_init: float = 2e-4
+    iters_init_now: int = 0              # >0: only this many first-frame steps before the
+                                         # first result; the rest on the next frames,
+                                         # update_iters_per_frame a frame (0: all now, paper)
 
     # --- bounding-box regression -------------------------------------------------------------
     bbreg: bool = True
@@ -108,6 +111,15 @@ class TrackerConfig:
     # spread is multiplied by min(1 + motion_growth * (elapsed - 1), motion_max_factor).
     motion_growth: float = 0.5
     motion_max_factor: float = 3.0
+    # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
+    # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
+    # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
+    # Every ``redetect_every``-th LOST frame searches a tile; the others search locally.
+    redetect: bool = False
+    redetect_every: int = 2
+    redetect_side: int = 320
+    redetect_step: int = 2
+    redetect_threshold: float = 0.0
 
     # --- online update -------------------------------------------------------------------------
     n_pos_update: int = 50
@@ -172,6 +184,8 @@ class TrackerConfig:
             problems.append("neg_whole_fraction must be in [0, 1]")
         if not (self.motion_growth >= 0 and self.motion_max_factor >= 1):
             problems.append("motion_growth must be >= 0 and motion_max_factor >= 1")
+        if not 0 <= self.iters_init_now <= self.iters_init:
+            problems.append("iters_init_now must be in [0, iters_init]")
         if self.update_iters_per_frame < 0:
             problems.append("update_iters_per_frame must be >= 0")
         if self.trunk_precision not in ("float32", "float16", "bfloat16"):
@@ -180,6 +194,8 @@ class TrackerConfig:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
             problems.append("region_max_side must be >= 64")
+        if self.redetect_side < self.crop_size + 16:
+            problems.append("redetect_side must be at least crop_size + 16")
         if problems:
             raise ValueError("invalid tracker config: " + "; ".join(problems))
 
@@ -230,7 +246,8 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "lr_update", "grad_clip", "fc6_lr_mult", "trans_pos", "scale_pos", "trans_neg_init",
             "scale_neg_init", "trans_bbreg", "scale_bbreg", "aspect_bbreg", "bbreg_alpha", "bbreg_top_k",
             "trans", "scale", "trans_expand", "lost_after", "min_box_size", "trans_neg_update",
-            "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps")
+            "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
+            "redetect_step", "redetect_every")
 NON_NEGATIVE = ("seed", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
                 "iters_update", "attention_blur", "lam")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")

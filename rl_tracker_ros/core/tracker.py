@@ -25,6 +25,7 @@ from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape
 from .head import Classifier
+from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
 from .training import SampleMemory, make_optimizer, train_classifier
 from .weights import load_backbone
@@ -35,6 +36,7 @@ class TrackState(str, Enum):
     TRACKING = "tracking"    # mean top-k score above the success threshold
     UNCERTAIN = "uncertain"  # failed for fewer than ``lost_after`` frames: widened search
     LOST = "lost"            # failed for ``lost_after`` frames or more: still searching
+                             # (the whole frame, tile by tile, with ``redetect``)
 
 
 @dataclass
@@ -120,9 +122,11 @@ class DATTracker:
         self.frame_index = -1
 
     # ------------------------------------------------------------------ building blocks
-    def _source(self, frame: np.ndarray, cover: np.ndarray, target: np.ndarray):
+    def _source(self, frame: np.ndarray, cover: np.ndarray, target: np.ndarray,
+                max_side: Optional[int] = None):
         """Where this frame's box features come from: a crop per box (``crops``) or one
-        trunk pass over the region covering ``cover`` at ``target``'s scale (``region``)."""
+        trunk pass over the region covering ``cover`` at ``target``'s scale (``region``),
+        at most ``max_side`` trunk pixels a side (default ``region_max_side``)."""
         cfg = self.cfg
         if cfg.feature_mode == "crops":
             return CropFeatures(self.trunk, frame_to_tensor(frame, self.device), cfg.crop_size,
@@ -130,7 +134,7 @@ class DATTracker:
                                 self.trunk_dtype)
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
-                              cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
+                              max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
                               cfg.region_dense)
 
     def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
@@ -240,20 +244,24 @@ class DATTracker:
                 self.bbreg.fit(source.features(source.prepare(reg_boxes)), reg_boxes, box)
         with timer("update"):
             opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
-            self._train(pos, neg, cfg.iters_init, opt)
+            now = cfg.iters_init_now or cfg.iters_init
+            self._train(pos, neg, now, opt)
             self.optimizer = make_optimizer(self.head, cfg.lr_update, cfg.fc6_lr_mult, cfg.momentum,
                                             cfg.weight_decay)
             self.memory = SampleMemory(cfg.n_frames_long, cfg.n_frames_neg)
             keep_pos = torch.randperm(len(pos), generator=self.gen)[:cfg.n_pos_update].to(self.device)
             keep_neg = torch.randperm(len(neg), generator=self.gen)[:cfg.n_neg_update].to(self.device)
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
-            self.pending = None
+            # The rest of the first-frame training, if any, runs one step a frame from the
+            # next frame on, with its own optimiser and samples (``iters_init_now``).
+            self.pending = (pos, neg, cfg.iters_init - now, opt) if now < cfg.iters_init else None
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
         self.target = box.copy()
         self.trans = cfg.trans
         self.failures = 0
+        self.search_round = 0
         self.updates_skipped = 0
         self.frame_index = 0
         self.state = TrackState.TRACKING
@@ -277,19 +285,29 @@ class DATTracker:
         timer = _StageTimer(self.device)
         self.frame_index += 1
 
+        redetecting = (cfg.redetect and self.state == TrackState.LOST
+                       and (self.failures - cfg.lost_after) % cfg.redetect_every == 0)
         with timer("crops"):
-            spread = self.trans * self.motion_factor(elapsed)
-            samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
-                self.target, cfg.n_samples, self.rng)
-            source = self._source(frame, samples, self.target)
+            if redetecting:
+                samples = self._redetection_candidates(frame.shape)
+                source = self._source(frame, samples, self.target, cfg.redetect_side)
+            else:
+                spread = self.trans * self.motion_factor(elapsed)
+                samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
+                    self.target, cfg.n_samples, self.rng)
+                source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
             feats = source.features(prepared)
         with timer("scoring"):
-            top_scores, top = self._scores(feats).topk(cfg.top_k)
+            # A re-detection lattice is coarse (its neighbours are other places, not other
+            # views of one place): its best position alone stands, above its own threshold,
+            # and the next frame's local search refines it.
+            top_scores, top = self._scores(feats).topk(1 if redetecting else cfg.top_k)
             score = float(top_scores.mean())
             top_np = top.cpu().numpy()
-        success = score > cfg.success_threshold
+        threshold = max(cfg.success_threshold, cfg.redetect_threshold) if redetecting else cfg.success_threshold
+        success = score > threshold
         with timer("bbreg"):
             if success:
                 self.target = samples[top_np].mean(axis=0)
@@ -316,8 +334,22 @@ class DATTracker:
         self.state = TrackState.IDLE
 
     # ------------------------------------------------------------------ internals
+    def _redetection_candidates(self, shape) -> np.ndarray:
+        """This LOST frame's candidates: a lattice over the next tile of the whole frame,
+        at the tracking scale (``core/redetection.py``)."""
+        cfg = self.cfg
+        zoom = cfg.region_zoom if cfg.feature_mode == "region" else 1.0
+        scale = zoom * (cfg.crop_size - 2 * cfg.crop_padding) / np.maximum(self.target[2:], 1e-6)
+        stride = float(getattr(self.trunk, "map_stride", 16.0))
+        # One cell of slack: a region grows to the trunk's grid before it is capped.
+        tiles = search_tiles(shape, self.target, scale, cfg.redetect_side - int(np.ceil(stride)), cfg.crop_size)
+        tile = tiles[self.search_round % len(tiles)]
+        self.search_round += 1
+        return tile_candidates(tile, self.target, cfg.redetect_step * stride / scale)
+
     def _update_state(self, success: bool) -> None:
         if success:
+            self.search_round = 0
             self.failures = 0
             self.trans = self.cfg.trans
             self.state = TrackState.TRACKING
@@ -340,6 +372,7 @@ class DATTracker:
         frame stalls; a newer schedule replaces what is left of an older one.
         """
         cfg = self.cfg
+        finishing_init = self.pending is not None and self.pending[3] is not self.optimizer
         if success:
             pos_boxes = self._draw(source, self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
                                    self.target, cfg.n_pos_update, cfg.overlap_pos_update)
@@ -347,18 +380,18 @@ class DATTracker:
                                                            cfg.scale_neg_update),
                                    self.target, cfg.n_neg_update, cfg.overlap_neg_update)
             self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
-            if self.frame_index % cfg.long_interval == 0:
-                self.pending = (*self.memory.long_term(), cfg.iters_update)
-        else:
-            self.pending = (*self.memory.short_term(cfg.n_frames_short), cfg.iters_update)
+            if self.frame_index % cfg.long_interval == 0 and not finishing_init:
+                self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer)
+        elif not finishing_init:  # the first frame's training comes first
+            self.pending = (*self.memory.short_term(cfg.n_frames_short), cfg.iters_update, self.optimizer)
         if self.pending is not None and (len(self.pending[0]) == 0 or len(self.pending[1]) == 0):
             self.updates_skipped += 1  # nothing to train on: counted, never a silent no-op step
             self.pending = None
         if self.pending is not None:
-            pos, neg, left = self.pending
+            pos, neg, left, optimizer = self.pending
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
-            self._train(pos, neg, steps, self.optimizer)
-            self.pending = (pos, neg, left - steps) if left > steps else None
+            self._train(pos, neg, steps, optimizer)
+            self.pending = (pos, neg, left - steps, optimizer) if left > steps else None
 
     def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
         """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -21,6 +22,10 @@ def load_results(dirs: List[Path], trackers: Optional[List[str]] = None) -> Resu
     for d in map(Path, dirs):
         for folder in sorted(p for p in d.iterdir() if p.is_dir()):
             if trackers and folder.name not in trackers:
+                continue
+            if (folder / "metrics.json").exists():  # a results folder of its own, not a tracker's
+                print(f"report: {folder} is a results folder (it has metrics.json), not a tracker's: "
+                      "left out; name it as a folder of its own", file=sys.stderr)
                 continue
             found.setdefault(folder.name, []).append(folder)
     out: Results = {}
