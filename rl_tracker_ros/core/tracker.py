@@ -42,7 +42,7 @@ class TrackState(str, Enum):
 @dataclass
 class TrackResult:
     box: np.ndarray                       # (4,) float64 x, y, w, h
-    score: float                          # mean top-k positive logit
+    score: float                          # mean top-k positive logit (re-detection: its best position's)
     state: TrackState
     frame_index: int
     time_s: float                         # tracker time for this frame
