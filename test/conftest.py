@@ -87,15 +87,21 @@ class TinyTrunk(torch.nn.Module):
         return self.eval()
 
 
-def synthetic_sequence(n=12, size=(160, 120), box=(60, 40, 24, 30), step=(2, 1), seed=0):
-    """A textured square moving over a noisy background, with its ground truth."""
+def textured_target_scene(size, box_wh, seed=0):
+    """A noisy background of ``size`` (W, H) and a textured target patch of ``box_wh``."""
     rng = np.random.default_rng(seed)
     w, h = size
     bg = rng.integers(0, 90, (h, w, 3), dtype=np.uint8)
-    patch = np.zeros((box[3], box[2], 3), np.uint8)
+    patch = np.zeros((box_wh[1], box_wh[0], 3), np.uint8)
     patch[..., 0] = 230
     patch[::4, :, 1] = 255
     patch[:, ::5, 2] = 200
+    return bg, patch
+
+
+def synthetic_sequence(n=12, size=(160, 120), box=(60, 40, 24, 30), step=(2, 1), seed=0):
+    """A textured square moving over a noisy background, with its ground truth."""
+    bg, patch = textured_target_scene(size, box[2:], seed)
     frames, gts = [], []
     for i in range(n):
         x, y = box[0] + step[0] * i, box[1] + step[1] * i

@@ -7,7 +7,7 @@ from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.redetection import search_tiles, tile_candidates, tile_centres
 from rl_tracker_ros.core.tracker import DATTracker, TrackState
 
-from conftest import TinyTrunk
+from conftest import TinyTrunk, textured_target_scene
 
 SMALL = dict(device="cpu", feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200,
              batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60,
@@ -17,13 +17,7 @@ SMALL = dict(device="cpu", feature_scale=20.0, n_pos_init=100, n_neg_init=400, i
 def jumping_target(n=40, jump_at=4, size=(320, 240), before=(30, 30), after=(250, 180), box=(24, 30), seed=0):
     """A textured square that sits at ``before`` and, from frame ``jump_at`` on, at
     ``after``: far beyond any local search (an occlusion, or frames the camera lost)."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    bg = rng.integers(0, 90, (h, w, 3), dtype=np.uint8)
-    patch = np.zeros((box[1], box[0], 3), np.uint8)
-    patch[..., 0] = 230
-    patch[::4, :, 1] = 255
-    patch[:, ::5, 2] = 200
+    bg, patch = textured_target_scene(size, box, seed)
     frames, gts = [], []
     for i in range(n):
         x, y = before if i < jump_at else after
