@@ -52,6 +52,13 @@ def aligned_sizes(sides: np.ndarray, crop_size: int, step: int, max_side: int) -
     return np.clip(up, smallest, largest).astype(int)
 
 
+def tracking_scale(target: np.ndarray, crop_size: int, padding: int, zoom: float = 1.0) -> np.ndarray:
+    """(sx, sy) frame-to-trunk pixels that make ``target`` ``zoom`` times a paper crop's
+    inner box (``crop_size - 2 * padding``) wide and high: the scale features are read at."""
+    inner = crop_size - 2 * padding
+    return zoom * inner / np.maximum(np.asarray(target, dtype=np.float64)[2:], 1e-6)
+
+
 def trunk_precision(device: torch.device, dtype: Optional[torch.dtype]):
     """Autocast context for the frozen trunk (``dtype`` None: full float32)."""
     if dtype is None or dtype == torch.float32:
@@ -113,8 +120,7 @@ class RegionFeatures:
                                    else (trunk.map_stride, trunk.map_first))
         self.crop_size = crop_size
         self.padding = padding
-        inner = crop_size - 2 * padding
-        self.scale = zoom * inner / np.maximum(np.asarray(target, dtype=np.float64)[2:], 1e-6)  # (sx, sy)
+        self.scale = tracking_scale(target, crop_size, padding, zoom)  # (sx, sy)
         region = np.asarray(region, dtype=np.float64)
         step = int(round(trunk.map_stride))
         sizes = aligned_sizes(region[2:] * self.scale, crop_size, step, max_side)

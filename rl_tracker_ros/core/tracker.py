@@ -23,7 +23,7 @@ from .bbreg import BBoxRegressor
 from .boxes import validate_box
 from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
-from .features import CropFeatures, RegionFeatures, covering_region, map_shape
+from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
 from .head import Classifier
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
@@ -252,8 +252,8 @@ class DATTracker:
             keep_pos = torch.randperm(len(pos), generator=self.gen)[:cfg.n_pos_update].to(self.device)
             keep_neg = torch.randperm(len(neg), generator=self.gen)[:cfg.n_neg_update].to(self.device)
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
-            # The rest of the first-frame training, if any, runs one step a frame from the
-            # next frame on, with its own optimiser and samples (``iters_init_now``).
+            # The rest of the first-frame training, if any, runs on the next frames at the
+            # update pace (``update_iters_per_frame``), with its own optimiser and samples.
             self.pending = (pos, neg, cfg.iters_init - now, opt) if now < cfg.iters_init else None
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
@@ -339,7 +339,7 @@ class DATTracker:
         at the tracking scale (``core/redetection.py``)."""
         cfg = self.cfg
         zoom = cfg.region_zoom if cfg.feature_mode == "region" else 1.0
-        scale = zoom * (cfg.crop_size - 2 * cfg.crop_padding) / np.maximum(self.target[2:], 1e-6)
+        scale = tracking_scale(self.target, cfg.crop_size, cfg.crop_padding, zoom)
         stride = float(getattr(self.trunk, "map_stride", 16.0))
         # One cell of slack: a region grows to the trunk's grid before it is capped.
         tiles = search_tiles(shape, self.target, scale, cfg.redetect_side - int(np.ceil(stride)), cfg.crop_size)
