@@ -234,6 +234,32 @@ def test_resuming_with_another_config_is_refused(tmp_path):
         run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make)
 
 
+def test_a_key_added_since_counts_as_its_default_only(tmp_path):
+    """Results stored before a config key existed resume when the key is asked at its
+    default (the behaviour they were made with), and are refused at any other value."""
+    gt = _write_otb(tmp_path / "data" / "S", n=4)
+    seqs = load_sequences([tmp_path / "data"])
+
+    def fake_make(spec, trunks=None):
+        return Oracle(spec.name, gt, 0)
+
+    specs = T.parse_specs("dat")
+    run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make)
+    path = next((tmp_path / "out").glob("dat*/S.json"))
+    stored = json.loads(path.read_text())
+    assert stored["tracker"]["config"]["redetect"] is False
+    del stored["tracker"]["config"]["redetect"]  # as an older version wrote it
+    path.write_text(json.dumps(stored))
+    run_evaluation(seqs, specs, tmp_path / "out", progress=False, tracker_factory=fake_make)
+    yml = tmp_path / "on.yaml"
+    yml.write_text("redetect: true\n")
+    (tmp_path / "out" / "dat-on").mkdir()
+    (tmp_path / "out" / "dat-on" / "S.json").write_text(json.dumps(stored))
+    with pytest.raises(ResumeMismatch, match=r"redetect: stored None, asked True"):
+        run_evaluation(seqs, T.parse_specs(f"dat@{yml}"), tmp_path / "out", progress=False,
+                       tracker_factory=fake_make)
+
+
 @pytest.mark.parametrize("name", ["csrt", "kcf", "mil"])
 def test_opencv_trackers_follow_a_moving_square(name):
     from rl_tracker_ros.core.interface import Tracker

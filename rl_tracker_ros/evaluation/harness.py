@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .runner import write_boxes
+from ..core.config import TrackerConfig
 from ..core.interface import Tracker
 from ..media.sequences import Sequence
 from .metrics import evaluate, valid_frames
@@ -67,6 +68,7 @@ def check_stored(path: Path, spec: TrackerSpec, mode: Mode) -> None:
     stored = json.loads(path.read_text())
     want = stored_record(spec, mode)
     have = {k: stored.get(k) for k in want}
+    _fill_added_keys(have, want)
     if have == want:
         return
     if have["tracker"] is None:
@@ -76,6 +78,21 @@ def check_stored(path: Path, spec: TrackerSpec, mode: Mode) -> None:
         why = "it differs in " + "; ".join(f"{k}: stored {a!r}, asked {b!r}" for k, a, b in diffs[:6])
     raise ResumeMismatch(f"{path} was not made by tracker {spec.text or spec.name!r} as configured now: {why}. "
                          f"Use --rerun to replace those results, or another --out.")
+
+
+def _fill_added_keys(have: dict, want: dict) -> None:
+    """A result stored before a configuration key existed was made with the behaviour that
+    key's default keeps (keys are only ever added with a default that changes nothing), so
+    a missing key counts as its default, and only as its default: asking for any other
+    value still refuses the stored result."""
+    stored_cfg = (have.get("tracker") or {}).get("config")
+    asked_cfg = (want.get("tracker") or {}).get("config")
+    if not isinstance(stored_cfg, dict) or not isinstance(asked_cfg, dict):
+        return
+    defaults = _normalised(TrackerConfig().to_dict())
+    for key, value in asked_cfg.items():
+        if key not in stored_cfg and key in defaults and defaults[key] == value:
+            stored_cfg[key] = value
 
 
 def _differences(have, want, prefix="") -> List[tuple]:
