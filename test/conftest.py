@@ -36,6 +36,12 @@ def needs_shared(path: Path):
     return pytest.mark.skip(reason=f"{path} absent (../shared is not beside this checkout)")
 
 
+#: A fast-profile schedule sized for TinyTrunk (with ``TrackerConfig.preset("fast", **SMALL_FAST)``);
+#: the tiny trunk's classifier separates clearly only with the summed loss and this scale.
+SMALL_FAST = dict(device="cpu", feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200,
+                  batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60, loss_reduction="sum")
+
+
 class TinyTrunk(torch.nn.Module):
     """A small conv trunk with the Backbone interface, for fast tests."""
 

@@ -10,7 +10,7 @@ from rl_tracker_ros.core.crops import extract_crops, frame_to_tensor
 from rl_tracker_ros.core.features import RegionFeatures, covering_region
 from rl_tracker_ros.core.tracker import DATTracker, TrackState
 
-from conftest import MOBILENET_TFJS, TinyTrunk, needs_shared, synthetic_sequence
+from conftest import MOBILENET_TFJS, SMALL_FAST, TinyTrunk, needs_shared, synthetic_sequence
 
 SMALL = dict(device="cpu", feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200,
              batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60)
@@ -239,3 +239,33 @@ def test_the_dense_map_is_the_strided_map_at_every_other_cell():
 def test_a_trunk_without_a_dense_map_refuses_region_dense():
     with pytest.raises(ValueError, match="dense"):
         fast(region_dense=True)
+
+
+def _boxes(mode, frames, gt):
+    tr = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk())
+    tr.initialize(frames[0], gt[0])
+    out = []
+    for f in frames[1:]:
+        if mode == "together":
+            r = tr.track(f)
+        else:
+            r = tr.track(f, learn=False)
+            assert "update" not in r.stages or mode == "never"  # the box came before any learning
+            if mode == "after":
+                assert set(tr.learn()) == {"update"} and tr.learn() == {}
+        out.append(r.box)
+    return np.array(out), tr
+
+
+def test_handing_the_box_on_before_learning_changes_no_result():
+    """track(learn=False) then learn() is track() in two parts; a driver that never calls
+    learn() loses nothing either: the next track runs what the last one left."""
+    frames, gt = synthetic_sequence(n=14)  # a long-term update at frame 10
+    together, _ = _boxes("together", frames, gt)
+    after, _ = _boxes("after", frames, gt)
+    never, tr = _boxes("never", frames, gt)
+    np.testing.assert_array_equal(together, after)
+    np.testing.assert_array_equal(together, never)
+    assert tr._deferred is not None  # the last frame's learning, still waiting
+    tr.initialize(frames[0], gt[0])  # a new target drops it
+    assert tr.learn() == {}

@@ -243,9 +243,9 @@ def test_newest_frame_wins(ros):
     frames, gt = synthetic_sequence(n=30, step=(1, 0))
 
     class Slow(DATTracker):
-        def track(self, frame, attention=None, elapsed=1.0):
+        def track(self, frame, attention=None, elapsed=1.0, learn=True):
             time.sleep(0.3)
-            return super().track(frame, attention, elapsed)
+            return super().track(frame, attention, elapsed, learn)
 
     h = ros(factory=lambda cfg: Slow(cfg.replace(**FAST), backbone=TinyTrunk()))
     start_tracking(h, frames[0], gt[0])
@@ -369,11 +369,11 @@ class FailingTracker(DATTracker):
         super().__init__(cfg.replace(**FAST), backbone=TinyTrunk())
         self.every, self.calls = every, 0
 
-    def track(self, frame, attention=None, elapsed=1.0):
+    def track(self, frame, attention=None, elapsed=1.0, learn=True):
         self.calls += 1
         if self.calls % self.every == 0:
             raise RuntimeError("injected tracking bug")
-        return super().track(frame, attention, elapsed)
+        return super().track(frame, attention, elapsed, learn)
 
 
 def diagnostics_levels(h, got):

@@ -122,6 +122,45 @@ def test_a_tracker_faster_than_the_camera_scores_exactly_as_offline():
     assert rt["scores"]["frames_skipped"] == 0 and off["scores"]["mode"]["kind"] == "offline"
 
 
+class ScriptedLearner(Scripted):
+    """Scripted, but each frame's duration is (until the box, learning after it)."""
+
+    def track(self, frame, *, attention=None, elapsed=1, learn=True):
+        assert learn is False  # the harness hands the box on first
+        self.calls.append((int(frame[0, 0, 0]), elapsed))
+        self.box_s, self.learn_s = self.durations.pop(0)
+        self.clock.now += self.box_s
+        return TrackResult(np.array([frame[0, 0, 0], 0, 10, 10], float), 1.0, TrackState.TRACKING, 0, 0.0)
+
+    def learn(self):
+        self.clock.now += self.learn_s
+        return {"update": self.learn_s}
+
+
+def test_a_box_handed_on_before_learning_counts_from_then_and_the_learning_keeps_it_busy():
+    # 10 Hz. Init 0.05 s. Frame 1 (arrives 0.1): box at 0.12, counts for frame 1 (deadline
+    # 0.2); learning until 0.25. Frame 2, taken at 0.25: box at 0.27, before its deadline
+    # 0.3; learning until 0.40, so frame 3 is skipped. Frame 4: box at 0.41, free at 0.42;
+    # frame 5 at 0.5. Had the box come at the end of the learning, frames 1 and 2 would
+    # hold older boxes.
+    clock = FakeClock()
+    made = {}
+
+    def factory(spec, trunks):
+        made["t"] = ScriptedLearner(spec.name, clock, [0.05, (0.02, 0.13), (0.02, 0.13), (0.01, 0.01),
+                                                       (0.01, 0.0)])
+        return made["t"]
+
+    out = track_sequence(Frames(6), [TrackerSpec("csrt")], Mode(10.0), {}, clock=clock, tracker_factory=factory)
+    (res,) = out.values()
+    assert made["t"].calls == [(1, 1), (2, 1), (4, 2), (5, 1)]
+    assert [b[0] for b in res["boxes"]] == [0, 1, 2, 2, 4, 5]
+    s = res["scores"]
+    assert s["frame_time_median_s"] == pytest.approx(0.085)   # busy: box and learning
+    assert s["result_time_median_s"] == pytest.approx(0.015)  # until the box
+    assert s["stage_time_s"]["update"] == pytest.approx(0.27)
+
+
 def test_newest_before():
     init = np.array([9, 9, 9, 9.0])
     boxes = [np.full(4, 1.0), np.full(4, 2.0)]

@@ -7,11 +7,7 @@ from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.redetection import search_tiles, tile_candidates, tile_centres
 from rl_tracker_ros.core.tracker import DATTracker, TrackState
 
-from conftest import TinyTrunk, textured_target_scene
-
-SMALL = dict(device="cpu", feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200,
-             batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60,
-             loss_reduction="sum")  # the tiny trunk's classifier separates clearly only so
+from conftest import SMALL_FAST, TinyTrunk, textured_target_scene
 
 
 def jumping_target(n=40, jump_at=4, size=(320, 240), before=(30, 30), after=(250, 180), box=(24, 30), seed=0):
@@ -29,7 +25,7 @@ def jumping_target(n=40, jump_at=4, size=(320, 240), before=(30, 30), after=(250
 
 
 def run(frames, gt, **kw):
-    tr = DATTracker(TrackerConfig.preset("fast", **{**SMALL, **kw}), backbone=TinyTrunk())
+    tr = DATTracker(TrackerConfig.preset("fast", **{**SMALL_FAST, **kw}), backbone=TinyTrunk())
     tr.initialize(frames[0], gt[0])
     return [tr.track(f) for f in frames[1:]]
 
@@ -95,7 +91,7 @@ def test_the_first_frame_training_can_be_split_over_the_next_frames(monkeypatch)
         return real(head, trunk, optimizer, pos, neg, iters, *a, **kw)
 
     monkeypatch.setattr(tracker_module, "train_classifier", counting)
-    tr = DATTracker(TrackerConfig.preset("fast", **{**SMALL, "iters_init": 5, "iters_init_now": 2}),
+    tr = DATTracker(TrackerConfig.preset("fast", **{**SMALL_FAST, "iters_init": 5, "iters_init_now": 2}),
                     backbone=TinyTrunk())
     tr.initialize(frames[0], gt[0])
     assert calls == [(2, tr.cfg.lr_init)]

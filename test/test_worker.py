@@ -59,6 +59,10 @@ class Harness:
 
     def _out(self, out):
         self.outputs.append(out)
+        self.listen(out)
+
+    def listen(self, out):
+        """Called with every output as it is published (a test may replace it)."""
 
     def wait(self, predicate, timeout=5.0):
         end = time.monotonic() + timeout
@@ -229,3 +233,49 @@ def test_prepare_builds_the_tracker_before_the_first_init_box_and_never_while_tr
         assert builds == [1]
     finally:
         worker.stop()
+
+
+class LearningTracker(FakeTracker):
+    """Returns its box before learning (``learn=False``) and logs what happens in which order."""
+
+    def __init__(self, fail_learn=None):
+        super().__init__()
+        self.log, self.fail_learn = [], fail_learn
+
+    def track(self, image, attention=None, elapsed=1.0, learn=True):
+        self.log.append(("track", int(image[0, 0, 0]), learn))
+        return super().track(image, attention, elapsed)
+
+    def learn(self):
+        self.log.append(("learn",))
+        if self.fail_learn:
+            raise self.fail_learn
+        return {"update": 0.0}
+
+
+def test_the_box_is_published_before_the_tracker_learns_from_its_frame():
+    tracker = LearningTracker()
+    h = Harness(tracker)
+    h.listen = lambda out: tracker.log.append(("published", out.frame.index))
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    h.worker.submit(numbered(1))
+    h.wait(lambda: ("learn",) in tracker.log)
+    h.worker.stop()
+    frame1 = [e for e in tracker.log if e[0] != "published" or e[1] == 1]
+    assert frame1 == [("track", 1, False), ("published", 1), ("learn",)]
+
+
+def test_a_failed_learning_step_is_reported_and_tracking_goes_on():
+    tracker = LearningTracker(fail_learn=RuntimeError("CUDA out of memory"))
+    h = Harness(tracker)
+    h.worker.initialize(numbered(0), [1, 2, 3, 4])
+    h.wait(lambda: h.worker.state == TrackState.TRACKING)
+    h.worker.submit(numbered(1))
+    h.wait(lambda: h.errors)
+    assert "learning from frame 1 failed" in h.errors[0] and "out of memory" in h.errors[0]
+    tracker.fail_learn = None
+    h.worker.submit(numbered(2))
+    h.wait(lambda: tracker.tracked == [1, 2])
+    h.worker.stop()
+    assert h.worker.state == TrackState.TRACKING and len(h.errors) == 1

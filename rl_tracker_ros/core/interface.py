@@ -4,6 +4,11 @@ The node's worker thread, the offline runner and the evaluation harness all hand
 to an object with these two methods and read back a :class:`TrackResult`; ours
 (:class:`~rl_tracker_ros.core.tracker.DATTracker`) and the OpenCV baselines of the
 evaluation are such objects (pytracking's ``initialize`` / ``track`` shape).
+
+A tracker that learns from each frame may also offer ``track(..., learn=False)`` and
+``learn()``: the box first, the learning after it. The node and the evaluation harness
+use that when it is there (the box is published, or counted, when it is ready); the
+OpenCV trackers do not have it.
 """
 from __future__ import annotations
 

@@ -118,6 +118,7 @@ class DATTracker:
         self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
                               if self.cfg.attention_layer == "features" else None)
         self.head: Optional[Classifier] = None
+        self._deferred = None  # a tracked frame's learning, until learn() runs it
         self.state = TrackState.IDLE
         self.frame_index = -1
 
@@ -259,6 +260,7 @@ class DATTracker:
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
         self.target = box.copy()
+        self._deferred = None  # a learning step for the old target is not for this one
         self.trans = cfg.trans
         self.failures = 0
         self.search_round = 0
@@ -267,13 +269,20 @@ class DATTracker:
         self.state = TrackState.TRACKING
         return TrackResult(box.copy(), score, self.state, 0, time.perf_counter() - t0, timer.stages)
 
-    def track(self, frame: np.ndarray, attention: Optional[bool] = None, elapsed: float = 1.0) -> TrackResult:
+    def track(self, frame: np.ndarray, attention: Optional[bool] = None, elapsed: float = 1.0,
+              learn: bool = True) -> TrackResult:
         """Locate the target in ``frame``; also returns its attention map if ``attention``
         (default: the config's ``attention_output``).
 
         ``elapsed`` is the number of frame intervals since the last frame given to the
         tracker (1 when none was dropped); the search spreads wider with it (motion-aware
         search) and returns to normal on the next frame that follows directly.
+
+        The result is complete before the frame's learning (its samples, an update step)
+        runs. ``learn=False`` returns it then and leaves that learning to :meth:`learn`,
+        so a driver can hand the box on first (a robot's controller waits for the box,
+        not for the training); the next ``track`` runs whatever was left, so nothing is
+        lost if the driver never calls it.
         """
         if self.head is None:
             raise RuntimeError("track() called before initialize()")
@@ -283,6 +292,7 @@ class DATTracker:
         frame = check_frame(frame)
         cfg = self.cfg
         timer = _StageTimer(self.device)
+        timer.stages.update(self.learn())  # what the previous frame left, before this one is searched
         self.frame_index += 1
 
         redetecting = (cfg.redetect and self.state == TrackState.LOST
@@ -316,21 +326,36 @@ class DATTracker:
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
         self._update_state(success)
-        with timer("update"):
-            self._learn(source, frame.shape, success)
-
         att = None
         if attention if attention is not None else cfg.attention_output:
             with timer("attention"):
                 att = self.attention_map(frame, box)
+        self._deferred = (source, frame.shape, success)
+        if learn:
+            for name, seconds in self.learn().items():
+                timer.stages[name] = timer.stages.get(name, 0.0) + seconds
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
                            timer.stages, att, self.updates_skipped)
+
+    def learn(self) -> Dict[str, float]:
+        """Run the learning the last ``track(..., learn=False)`` left (nothing if none):
+        this frame's training samples and its share of a scheduled update. Returns its
+        stage times (``update``). ``updates_skipped`` counts from here on."""
+        if self._deferred is None:
+            return {}
+        source, shape, success = self._deferred
+        self._deferred = None
+        timer = _StageTimer(self.device)
+        with timer("update"):
+            self._learn(source, shape, success)
+        return timer.stages
 
     def reset(self) -> None:
         """Forget the target; ``track`` needs a new ``initialize``."""
         self.head = None
         self.memory = None
         self.pending = None
+        self._deferred = None
         self.state = TrackState.IDLE
 
     # ------------------------------------------------------------------ internals

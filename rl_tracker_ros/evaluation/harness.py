@@ -112,7 +112,8 @@ class _Run:
     tracker: Tracker
     schedule: object
     init_s: float = 0.0
-    times: List[float] = field(default_factory=list)
+    times: List[float] = field(default_factory=list)         # busy per frame, learning included
+    result_times: List[float] = field(default_factory=list)  # until the box was handed on
     stages: Dict[str, float] = field(default_factory=dict)
     per_frame: List[dict] = field(default_factory=list)
 
@@ -148,16 +149,24 @@ def track_sequence(seq: Sequence, specs: List[TrackerSpec], mode: Mode, trunks: 
             elapsed = r.schedule.elapsed_for(k)
             if elapsed is None:
                 continue  # busy (real time): this frame is skipped
+            # A tracker that can learn after handing its box on (``learn``) does so, as
+            # the node does: the box counts from when it was ready.
+            learn = getattr(r.tracker, "learn", None)
             t0 = clock()
-            result = r.tracker.track(frame, elapsed=elapsed)
+            result = r.tracker.track(frame, elapsed=elapsed, **({"learn": False} if learn else {}))
+            at = clock() - t0
+            stages = dict(result.stages)
+            for name, v in (learn() if learn else {}).items():
+                stages[name] = stages.get(name, 0.0) + v
             seconds = clock() - t0
             box = np.asarray(result.box, dtype=np.float64)
-            r.schedule.done(k, seconds, box)
+            r.schedule.done(k, seconds, box, at)
             r.times.append(seconds)
-            for name, v in result.stages.items():
+            r.result_times.append(at)
+            for name, v in stages.items():
                 r.stages[name] = r.stages.get(name, 0.0) + v
             if profile:
-                r.per_frame.append({name: round(v, 6) for name, v in result.stages.items()})
+                r.per_frame.append({name: round(v, 6) for name, v in stages.items()})
         bar.update(1)
     bar.close()
     gt = seq.groundtruth[start:n]
@@ -171,6 +180,8 @@ def _result(r: _Run, n: int, gt: np.ndarray, mode: Mode, start: int, profile: bo
     scores.update(init_time_s=r.init_s, fps=float(len(times) / times.sum()) if times.sum() > 0 else float("nan"),
                   frame_time_median_s=float(np.median(times)) if len(times) else float("nan"),
                   frame_time_p90_s=float(np.percentile(times, 90)) if len(times) else float("nan"),
+                  result_time_median_s=float(np.median(r.result_times)) if len(times) else float("nan"),
+                  result_time_p90_s=float(np.percentile(r.result_times, 90)) if len(times) else float("nan"),
                   stage_time_s=r.stages, first_frame=start, **r.schedule.counts(n),
                   elapsed_max=int(max(r.schedule.elapsed, default=0)),
                   **stored_record(r.spec, mode))

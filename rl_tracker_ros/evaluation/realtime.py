@@ -14,7 +14,10 @@ Real time (after VOT's real-time experiment, without resets), for a camera at ``
 * frame ``i`` is scored with the newest result available by the time frame ``i + 1``
   arrives, ``(i + 1) / rate_hz``: a result within one frame interval counts for its own
   frame, a later one only from the frames after it; before the first result, the
-  initial box.
+  initial box;
+* a tracker that hands its box on before it learns from the frame (ours: ``track(...,
+  learn=False)``, then ``learn()``) has its result available when the box was, and stays
+  busy until the learning ends: the next frame it takes is the newest one by then.
 
 Durations come from the caller (measured with an injectable clock, see ``harness.py``),
 each multiplied by ``slowdown`` to estimate a slower computer. Each schedule is one
@@ -101,7 +104,9 @@ class Schedule:
     def elapsed_for(self, i: int) -> Optional[int]:
         raise NotImplementedError
 
-    def done(self, i: int, seconds: float, box: np.ndarray) -> None:
+    def done(self, i: int, seconds: float, box: np.ndarray, result_seconds: Optional[float] = None) -> None:
+        """Frame ``i`` kept the tracker busy ``seconds``; its ``box`` was handed on after
+        ``result_seconds`` of them (default: at the end), the rest was the tracker's learning."""
         raise NotImplementedError
 
     def boxes(self, n: int) -> np.ndarray:
@@ -124,7 +129,7 @@ class OfflineSchedule(Schedule):
     def elapsed_for(self, i: int) -> Optional[int]:
         return 1 if i == self.last + 1 else None
 
-    def done(self, i: int, seconds: float, box: np.ndarray) -> None:
+    def done(self, i: int, seconds: float, box: np.ndarray, result_seconds: Optional[float] = None) -> None:
         self.results.append(np.asarray(box, dtype=np.float64))
         self.elapsed.append(i - self.last)
         self.last = i
@@ -157,10 +162,11 @@ class RealtimeSchedule(Schedule):
         newest = int(math.floor(self.free_at * self.rate + _EPS))
         return i - self.last if i == max(self.last + 1, newest) else None
 
-    def done(self, i: int, seconds: float, box: np.ndarray) -> None:
+    def done(self, i: int, seconds: float, box: np.ndarray, result_seconds: Optional[float] = None) -> None:
         begin = max(self.free_at, self.arrival(i))
+        at = seconds if result_seconds is None else min(result_seconds, seconds)
         self.free_at = begin + seconds * self.slowdown
-        self.result_times.append(self.free_at)
+        self.result_times.append(begin + at * self.slowdown)
         self.result_boxes.append(np.asarray(box, dtype=np.float64))
         self.elapsed.append(i - self.last)
         self.last = i

@@ -284,7 +284,8 @@ class TrackingWorker:
         elapsed = frame.index - self._last_index
         self._last_index = frame.index
         try:
-            result = self._tracker.track(frame.image, attention=self._want_attention(), elapsed=elapsed)
+            result = self._tracker.track(frame.image, attention=self._want_attention(), elapsed=elapsed,
+                                         **self._defer_learning())
         except Exception as exc:  # CUDA out of memory (expected): skip this frame, keep the target
             self.frames_failed += 1
             self._recent.append(True)
@@ -305,6 +306,26 @@ class TrackingWorker:
             self._rate = inst if self._rate == 0 else (1 - self._alpha) * self._rate + self._alpha * inst
         self._last_done = now
         self._emit(frame, result)
+        self._learn(frame)
+
+    def _defer_learning(self) -> dict:
+        """Ask a tracker that can (ours) to return the box before learning from the frame:
+        the box is published first, the learning runs right after (:meth:`_learn`)."""
+        return {"learn": False} if callable(getattr(self._tracker, "learn", None)) else {}
+
+    def _learn(self, frame: Frame) -> None:
+        """The frame's learning, after its box went out. A failure here (out of memory)
+        loses that one update, not the target: logged, and the next frame is tracked."""
+        learn = getattr(self._tracker, "learn", None)
+        if not callable(learn):
+            return
+        try:
+            learn()
+        except Exception as exc:
+            oom = _out_of_memory(exc)
+            self._on_error(f"learning from frame {frame.index} failed: {describe_error(exc)}", None if oom else exc)
+            if oom:
+                free_device_memory()
 
     def _emit(self, frame: Frame, result: Optional[TrackResult]) -> None:
         state = result.state if result is not None else TrackState.IDLE
