@@ -269,3 +269,29 @@ def test_handing_the_box_on_before_learning_changes_no_result():
     assert tr._deferred is not None  # the last frame's learning, still waiting
     tr.initialize(frames[0], gt[0])  # a new target drops it
     assert tr.learn() == {}
+
+
+def test_a_region_cut_down_keeps_the_first_frames_target_inside():
+    """Whole-frame negatives make the first frame's region the whole frame; cut down to
+    ``region_max_side`` about its centre it left a target near a corner out (0 positives:
+    the first frame refused). With ``keep`` the cut holds the target's crop context."""
+    frame = np.zeros((480, 640, 3), np.uint8)
+    target = np.array([20.0, 30, 40, 40])
+    whole = np.array([0.0, 0, 640, 480])
+    cut = RegionFeatures(TinyTrunk(), frame, whole, target, 107, 16, 160)
+    assert not cut.inside(target[None])[0]
+    kept = RegionFeatures(TinyTrunk(), frame, whole, target, 107, 16, 160, keep=target)
+    assert kept.inside(target[None])[0]
+    np.testing.assert_allclose(kept.region[2:], cut.region[2:])  # same size, moved
+    # A region that is not cut down already holds it, and does not move.
+    small = covering_region(target[None], 107, 16)
+    np.testing.assert_allclose(RegionFeatures(TinyTrunk(), frame, small, target, 107, 16, 448, keep=target).region,
+                               RegionFeatures(TinyTrunk(), frame, small, target, 107, 16, 448).region)
+
+
+def test_whole_frame_negatives_train_on_a_target_in_a_corner():
+    frames, gt = synthetic_sequence(n=2, size=(320, 240), box=(6, 8, 24, 30), step=(0, 0))
+    tr = DATTracker(TrackerConfig.preset("fast", **{**SMALL_FAST, "neg_whole_fraction": 0.5, "region_max_side": 160}),
+                    backbone=TinyTrunk())
+    tr.initialize(frames[0], gt[0])  # raised "0 positive" before the region kept the target
+    assert tr.track(frames[1]).state == TrackState.TRACKING

@@ -104,13 +104,15 @@ class RegionFeatures:
     padding)`` pixels square; zoom 1 is the scale of a paper crop, and the trunk's cost
     falls with zoom squared). ``max_side`` caps the resampled region in trunk
     pixels: a larger region is cut down around its centre, and boxes reaching beyond it
-    read the map's border cells.
+    read the map's border cells; around ``keep`` instead, if given (a box whose crop
+    context must stay inside: the first frame's target, whose whole-frame negatives
+    would otherwise centre the region on the frame and cut the target out).
     """
 
     def __init__(self, trunk, frame: np.ndarray, region: np.ndarray, target: np.ndarray,
                  crop_size: int, padding: int, max_side: int, zoom: float = 1.0,
                  dtype: Optional[torch.dtype] = None, device: torch.device = torch.device("cpu"),
-                 dense: bool = False):
+                 dense: bool = False, keep: Optional[np.ndarray] = None):
         if dense and trunk.dense_stride is None:
             raise ValueError(f"region_dense: the {trunk.name} trunk has no dense map")
         self.trunk = trunk
@@ -128,6 +130,8 @@ class RegionFeatures:
         # the exact scale: boxes land on the trunk's grid as they do in their own crops.
         centre = region[:2] + region[2:] / 2
         size = sizes / self.scale
+        if keep is not None:
+            centre = _keeping(centre, size, context_regions(np.asarray(keep, np.float64)[None], crop_size, padding)[0])
         self.region = np.concatenate([centre - size / 2, size])
         region = self.region
         out_w, out_h = (int(v) for v in sizes)
@@ -199,6 +203,14 @@ class RegionFeatures:
         pooled = F.grid_sample(self.map, grid.reshape(1, n * k, k, 2), mode="bilinear",
                                padding_mode="border", align_corners=False)
         return pooled.view(-1, n, k * k).transpose(0, 1).reshape(n, -1) * t.feature_scale
+
+
+def _keeping(centre: np.ndarray, size: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    """``centre`` moved as little as needed for a region of ``size`` to hold ``ctx``
+    (x, y, w, h), or onto ``ctx``'s centre where it cannot."""
+    slack = np.maximum(size - ctx[2:], 0.0) / 2
+    ctx_centre = ctx[:2] + ctx[2:] / 2
+    return np.clip(centre, ctx_centre - slack, ctx_centre + slack)
 
 
 def map_shape(trunk, crop_size: int) -> Tuple[int, int, int]:

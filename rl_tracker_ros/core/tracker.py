@@ -124,10 +124,11 @@ class DATTracker:
 
     # ------------------------------------------------------------------ building blocks
     def _source(self, frame: np.ndarray, cover: np.ndarray, target: np.ndarray,
-                max_side: Optional[int] = None):
+                max_side: Optional[int] = None, keep: Optional[np.ndarray] = None):
         """Where this frame's box features come from: a crop per box (``crops``) or one
         trunk pass over the region covering ``cover`` at ``target``'s scale (``region``),
-        at most ``max_side`` trunk pixels a side (default ``region_max_side``)."""
+        at most ``max_side`` trunk pixels a side (default ``region_max_side``), holding
+        ``keep``'s context if it must be cut down."""
         cfg = self.cfg
         if cfg.feature_mode == "crops":
             return CropFeatures(self.trunk, frame_to_tensor(frame, self.device), cfg.crop_size,
@@ -136,7 +137,7 @@ class DATTracker:
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
                               max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
-                              cfg.region_dense)
+                              cfg.region_dense, keep)
 
     def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
         """``n`` training boxes (IoU in ``overlap``) whose features ``source`` holds. A
@@ -228,7 +229,8 @@ class DATTracker:
             reg_boxes = draw_samples(
                 self._generator("uniform", shape, cfg.trans_bbreg, cfg.scale_bbreg, cfg.aspect_bbreg),
                 box, cfg.n_bbreg if cfg.bbreg else 0, self.rng, cfg.overlap_bbreg)
-            source = self._source(frame, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box)
+            source = self._source(frame, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box,
+                                  keep=box)
             pos_boxes, neg_boxes, reg_boxes = (b[source.inside(b)] for b in (pos_boxes, neg_boxes, reg_boxes))
         if len(pos_boxes) == 0 or len(neg_boxes) == 0:
             # Nothing to learn from: a classifier that was never trained must not report
