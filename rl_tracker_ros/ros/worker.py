@@ -283,9 +283,13 @@ class TrackingWorker:
         # the tracker widens its search (motion-aware search).
         elapsed = frame.index - self._last_index
         self._last_index = frame.index
+        # A tracker that can (ours) returns the box before it learns from the frame: the
+        # box is published first, the learning runs right after (:meth:`_learn`).
+        learn = getattr(self._tracker, "learn", None)
+        learn = learn if callable(learn) else None
         try:
             result = self._tracker.track(frame.image, attention=self._want_attention(), elapsed=elapsed,
-                                         **self._defer_learning())
+                                         **({"learn": False} if learn else {}))
         except Exception as exc:  # CUDA out of memory (expected): skip this frame, keep the target
             self.frames_failed += 1
             self._recent.append(True)
@@ -306,19 +310,12 @@ class TrackingWorker:
             self._rate = inst if self._rate == 0 else (1 - self._alpha) * self._rate + self._alpha * inst
         self._last_done = now
         self._emit(frame, result)
-        self._learn(frame)
+        if learn:
+            self._learn(frame, learn)
 
-    def _defer_learning(self) -> dict:
-        """Ask a tracker that can (ours) to return the box before learning from the frame:
-        the box is published first, the learning runs right after (:meth:`_learn`)."""
-        return {"learn": False} if callable(getattr(self._tracker, "learn", None)) else {}
-
-    def _learn(self, frame: Frame) -> None:
+    def _learn(self, frame: Frame, learn) -> None:
         """The frame's learning, after its box went out. A failure here (out of memory)
         loses that one update, not the target: logged, and the next frame is tracked."""
-        learn = getattr(self._tracker, "learn", None)
-        if not callable(learn):
-            return
         try:
             learn()
         except Exception as exc:
