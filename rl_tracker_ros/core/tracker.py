@@ -77,6 +77,13 @@ def check_frame(frame) -> np.ndarray:
     return frame
 
 
+def add_stage_times(into: Dict[str, float], more: Dict[str, float]) -> Dict[str, float]:
+    """``more``'s seconds per stage added to ``into`` (returned, changed in place)."""
+    for name, seconds in more.items():
+        into[name] = into.get(name, 0.0) + seconds
+    return into
+
+
 class _StageTimer:
     """Accumulates wall time per named stage (synchronising CUDA so times are real)."""
 
@@ -334,8 +341,7 @@ class DATTracker:
                 att = self.attention_map(frame, box)
         self._deferred = (source, frame.shape, success)
         if learn:
-            for name, seconds in self.learn().items():
-                timer.stages[name] = timer.stages.get(name, 0.0) + seconds
+            add_stage_times(timer.stages, self.learn())
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
                            timer.stages, att, self.updates_skipped)
 

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from .runner import write_boxes
 from ..core.config import TrackerConfig
 from ..core.interface import Tracker
+from ..core.tracker import add_stage_times
 from ..media.sequences import Sequence
 from .metrics import evaluate, valid_frames
 from .realtime import Mode
@@ -155,16 +156,13 @@ def track_sequence(seq: Sequence, specs: List[TrackerSpec], mode: Mode, trunks: 
             t0 = clock()
             result = r.tracker.track(frame, elapsed=elapsed, **({"learn": False} if learn else {}))
             at = clock() - t0
-            stages = dict(result.stages)
-            for name, v in (learn() if learn else {}).items():
-                stages[name] = stages.get(name, 0.0) + v
+            stages = add_stage_times(dict(result.stages), learn() if learn else {})
             seconds = clock() - t0
             box = np.asarray(result.box, dtype=np.float64)
             r.schedule.done(k, seconds, box, at)
             r.times.append(seconds)
             r.result_times.append(at)
-            for name, v in stages.items():
-                r.stages[name] = r.stages.get(name, 0.0) + v
+            add_stage_times(r.stages, stages)
             if profile:
                 r.per_frame.append({name: round(v, 6) for name, v in stages.items()})
         bar.update(1)
