@@ -76,11 +76,6 @@ class TrackerConfig:
     n_pos_init: int = 500
     n_neg_init: int = 5000
     neg_whole_fraction: float = 0.5      # share of first-frame negatives from the whole image
-    # Share of the negatives (first frame and updates) drawn about the target's own centre at
-    # a scale far from its own (scale_neg_concentric ** N(0, 0.5), kept below the negatives'
-    # IoU). Probe of issue #15 (results/fast_levers3/): it did not pay.
-    neg_concentric_fraction: float = 0.0
-    scale_neg_concentric: float = 2.0
     overlap_pos_init: Tuple[float, float] = (0.7, 1.0)
     overlap_neg_init: Tuple[float, float] = (0.0, 0.5)
     trans_pos: float = 0.1

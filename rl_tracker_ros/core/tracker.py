@@ -228,14 +228,11 @@ class DATTracker:
             pos_boxes = draw_samples(self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
                                      box, cfg.n_pos_init, self.rng, cfg.overlap_pos_init)
             n_whole = int(cfg.n_neg_init * cfg.neg_whole_fraction)
-            n_concentric = int(cfg.n_neg_init * cfg.neg_concentric_fraction)
             neg_boxes = np.concatenate([
                 draw_samples(self._generator("uniform", shape, cfg.trans_neg_init, cfg.scale_neg_init),
-                             box, cfg.n_neg_init - n_whole - n_concentric, self.rng, cfg.overlap_neg_init),
+                             box, cfg.n_neg_init - n_whole, self.rng, cfg.overlap_neg_init),
                 draw_samples(self._generator("whole", shape, cfg.trans_neg_init, cfg.scale_neg_init),
-                             box, n_whole, self.rng, cfg.overlap_neg_init),
-                draw_samples(self._generator("gaussian", shape, 0.1, cfg.scale_neg_concentric),
-                             box, n_concentric, self.rng, cfg.overlap_neg_init)])
+                             box, n_whole, self.rng, cfg.overlap_neg_init)])
             reg_boxes = draw_samples(
                 self._generator("uniform", shape, cfg.trans_bbreg, cfg.scale_bbreg, cfg.aspect_bbreg),
                 box, cfg.n_bbreg if cfg.bbreg else 0, self.rng, cfg.overlap_bbreg)
@@ -412,14 +409,9 @@ class DATTracker:
         if success:
             pos_boxes = self._draw(source, self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
                                    self.target, cfg.n_pos_update, cfg.overlap_pos_update)
-            n_concentric = int(cfg.n_neg_update * cfg.neg_concentric_fraction)
             neg_boxes = self._draw(source, self._generator("uniform", shape, cfg.trans_neg_update,
                                                            cfg.scale_neg_update),
-                                   self.target, cfg.n_neg_update - n_concentric, cfg.overlap_neg_update)
-            if n_concentric:
-                neg_boxes = np.concatenate([neg_boxes, self._draw(
-                    source, self._generator("gaussian", shape, 0.1, cfg.scale_neg_concentric),
-                    self.target, n_concentric, cfg.overlap_neg_update)])
+                                   self.target, cfg.n_neg_update, cfg.overlap_neg_update)
             self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0 and not finishing_init:
                 self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer)
