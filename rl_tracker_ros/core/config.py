@@ -76,8 +76,6 @@ class TrackerConfig:
     n_pos_init: int = 500
     n_neg_init: int = 5000
     neg_whole_fraction: float = 0.5      # share of first-frame negatives from the whole image
-    neg_concentric_fraction: float = 0.0  # probe (issue #15): extra negatives about the
-                                          # target's centre, half smaller, half larger
     overlap_pos_init: Tuple[float, float] = (0.7, 1.0)
     overlap_neg_init: Tuple[float, float] = (0.0, 0.5)
     trans_pos: float = 0.1

@@ -20,7 +20,7 @@ import torch
 from .attention import box_attention
 from .backbones import Backbone
 from .bbreg import BBoxRegressor
-from .boxes import iou, validate_box
+from .boxes import validate_box
 from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
@@ -192,22 +192,6 @@ class DATTracker:
     def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
 
-    def _concentric(self, source, box, n: int, overlap) -> np.ndarray:
-        """Up to ``n`` negatives about ``box``'s centre, as many smaller as larger."""
-        if n <= 0:
-            return np.zeros((0, 4))
-        m = 4 * n
-        c = box[:2] + box[2:] / 2 + 0.05 * box[2:].mean() * self.rng.standard_normal((m, 2))
-        f = np.where(np.arange(m)[:, None] % 2 == 0, self.rng.uniform(0.5, 0.7, (m, 1)), self.rng.uniform(1.45, 1.7, (m, 1)))
-        size = box[2:] * f
-        b = np.concatenate([c - size / 2, size], 1)
-        ok = (iou(b, box) <= overlap[1]) & (size.min(1) >= self.cfg.min_box_size)
-        if not isinstance(source, CropFeatures):
-            ok &= source.inside(b)
-        small, large = b[ok & (f[:, 0] < 1)], b[ok & (f[:, 0] > 1)]
-        k = min(len(small), len(large), n // 2)
-        return np.concatenate([small[:k], large[:k]])
-
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.head(feats)[:, 1]
@@ -255,7 +239,6 @@ class DATTracker:
             source = self._source(frame, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box,
                                   keep=box)
             pos_boxes, neg_boxes, reg_boxes = (b[source.inside(b)] for b in (pos_boxes, neg_boxes, reg_boxes))
-            neg_boxes = np.concatenate([neg_boxes, self._concentric(source, box, int(cfg.n_neg_init * cfg.neg_concentric_fraction), cfg.overlap_neg_init)])
         if len(pos_boxes) == 0 or len(neg_boxes) == 0:
             # Nothing to learn from: a classifier that was never trained must not report
             # a confident box.
@@ -429,7 +412,6 @@ class DATTracker:
             neg_boxes = self._draw(source, self._generator("uniform", shape, cfg.trans_neg_update,
                                                            cfg.scale_neg_update),
                                    self.target, cfg.n_neg_update, cfg.overlap_neg_update)
-            neg_boxes = np.concatenate([neg_boxes, self._concentric(source, self.target, int(cfg.n_neg_update * cfg.neg_concentric_fraction), cfg.overlap_neg_update)])
             self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0 and not finishing_init:
                 self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer)
