@@ -295,3 +295,24 @@ def test_whole_frame_negatives_train_on_a_target_in_a_corner():
                     backbone=TinyTrunk())
     tr.initialize(frames[0], gt[0])  # raised "0 positive" before the region kept the target
     assert tr.track(frames[1]).state == TrackState.TRACKING
+
+
+def test_score_boxes_reads_the_classifier_and_changes_nothing():
+    """The diagnostic read (benchmarks/scale_response.py) scores the target above the
+    background and leaves the run exactly as it would have been."""
+    frames, gt = synthetic_sequence(n=6)
+    runs, probes = [], []
+    for probe in (False, True):
+        tr = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk())
+        tr.initialize(frames[0], gt[0])
+        boxes = []
+        for f, g in zip(frames[1:], gt[1:]):
+            if probe:
+                far = g + np.array([g[2] * 2.5, g[3] * 2.5, 0, 0])
+                probes.append(tr.score_boxes(f, np.stack([g, far])))
+            boxes.append(tr.track(f).box)
+        runs.append(np.array(boxes))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert all(s.shape == (2,) and s[0] > s[1] for s in probes), probes
+    with pytest.raises(RuntimeError, match="before initialize"):
+        DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk()).score_boxes(frames[0], gt[:1])

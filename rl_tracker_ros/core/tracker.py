@@ -345,6 +345,18 @@ class DATTracker:
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
                            timer.stages, att, self.updates_skipped)
 
+    def score_boxes(self, frame: np.ndarray, boxes) -> np.ndarray:
+        """The classifier's scores of ``boxes`` (N, 4) in ``frame`` as it stands, read the
+        way tracking reads candidates (one region pass in the fast profile, crops in the
+        paper's), without tracking, learning or drawing a random number. For diagnostics:
+        how the score answers a box's position and scale (``benchmarks/scale_response.py``)."""
+        if self.head is None:
+            raise RuntimeError("score_boxes() called before initialize()")
+        frame = check_frame(frame)
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        source = self._source(frame, boxes, self.target)
+        return self._scores(source.features(source.prepare(boxes))).cpu().numpy()
+
     def learn(self) -> Dict[str, float]:
         """Run the learning the last ``track(..., learn=False)`` left (nothing if none):
         this frame's training samples and its share of a scheduled update. Returns its
