@@ -148,6 +148,13 @@ def test_interleaved_run_metrics_resume_and_report(tmp_path, capsys):
     shutil.copytree(tmp_path / "report", tmp_path / "out" / "nested_run")
     assert set(load_results([tmp_path / "out"])) == {"kcf", "mil"}
     assert "nested_run is a results folder" in capsys.readouterr().err
+    # Another JSON beside the scores (a diagnostic's, a damaged one) is named and left out.
+    (tmp_path / "out" / "kcf" / "scale_probe.json").write_text(json.dumps({"rows": []}))
+    (tmp_path / "out" / "kcf" / "T.json").write_text('{"auc": 0.5, "fra')
+    again = load_results([tmp_path / "out"])
+    assert set(again) == {"kcf", "mil"} and set(again["kcf"]) == {"S"}
+    err = capsys.readouterr().err
+    assert "scale_probe.json holds no sequence's scores" in err and "T.json is not readable JSON" in err
 
 
 def test_a_failing_sequence_is_reported_and_the_others_still_run(tmp_path):

@@ -32,10 +32,29 @@ def load_results(dirs: List[Path], trackers: Optional[List[str]] = None) -> Resu
     for name, folders in found.items():
         for folder in folders:
             label = name if len(folders) == 1 else f"{folder.parent.name}/{name}"
-            seqs = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json")) if p.stem != "summary"}
+            seqs = _sequence_results(folder)
             if seqs:
                 out[label] = seqs
     return out
+
+
+def _sequence_results(folder: Path) -> Dict[str, dict]:
+    """A tracker folder's ``<sequence>.json`` scores; any other JSON file there (a
+    diagnostic's output, a damaged file) is named and left out, not read as a sequence."""
+    seqs = {}
+    for p in sorted(folder.glob("*.json")):
+        if p.stem == "summary":
+            continue
+        try:
+            scores = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            print(f"report: {p} is not readable JSON ({e}): left out", file=sys.stderr)
+            continue
+        if not (isinstance(scores, dict) and "auc" in scores and "frames" in scores):
+            print(f"report: {p} holds no sequence's scores (no auc and frames): left out", file=sys.stderr)
+            continue
+        seqs[p.stem] = scores
+    return seqs
 
 
 def mode_of(scores: dict) -> dict:
