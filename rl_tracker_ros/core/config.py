@@ -97,7 +97,6 @@ class TrackerConfig:
     aspect_bbreg: float = 1.1
     bbreg_alpha: float = 1000.0          # ridge penalty
     bbreg_top_k: int = 5
-    bbreg_weight: float = 1.0            # probe (issue #15): box = mean + weight * (regressed - mean)
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256

@@ -332,7 +332,6 @@ class DATTracker:
                 self.target = samples[top_np].mean(axis=0)
                 box = (self.bbreg.predict(feats[top], samples[top_np]).mean(axis=0)
                        if self.bbreg.fitted else self.target.copy())
-                box = self.target + cfg.bbreg_weight * (box - self.target)
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
         self._update_state(success)
