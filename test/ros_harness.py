@@ -70,9 +70,16 @@ class RosHarness:
         self.executor.add_node(self.driver)
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()
-        assert self.get_state_client.wait_for_service(timeout_sec=10), "lifecycle services never appeared"
-        if expect_active:
-            self.wait_until_active()
+        try:
+            assert self.get_state_client.wait_for_service(timeout_sec=10), "lifecycle services never appeared"
+            if expect_active:
+                self.wait_until_active()
+        except BaseException:
+            # The caller gets no harness to close: close it here, or its node lives on,
+            # answers the next test's camera frames beside that test's own node (with the
+            # same name and topics), and fails it too.
+            self.close()
+            raise
 
     def camera_subscribers(self) -> int:
         return sum(p.get_subscription_count() for p in (self.image_pub, self.compressed_pub))

@@ -422,3 +422,19 @@ def test_settings_changed_while_tracking_apply_from_the_next_init_box(ros):
     h.clear()
     after = play_lockstep(h, frames[:8], start=5)
     assert all(m.state != TrackedObject.STATE_TRACKING for m in after)  # the new box uses the new threshold
+
+
+def test_a_harness_that_fails_to_start_leaves_no_node_behind(ros, monkeypatch):
+    """A start-up that fails inside RosHarness gives the fixture nothing to close; a node
+    left running would answer the next test's frames beside that test's node."""
+    def fail(self):
+        raise AssertionError("injected start-up failure")
+
+    monkeypatch.setattr(RosHarness, "wait_until_active", fail)
+    with pytest.raises(AssertionError, match="injected"):
+        ros()
+    monkeypatch.undo()
+    h = ros()
+    h.wait_for(lambda: h.driver.count_publishers("tracked_object") >= 1, 10, "the new node's publisher")
+    time.sleep(2.0)  # time for a node left over to be discovered too
+    assert h.driver.count_publishers("tracked_object") == 1
