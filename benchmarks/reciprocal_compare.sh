@@ -12,7 +12,10 @@
 # Cost on the 2-core CPU (one thread, measured on seed 0): lambda = 0 about 46 s of
 # first-frame training and 3.2 s a frame; lambda = 5 about 190 s and 3.8 s a frame, plus
 # 30-40 s for each 15-step update (a reciprocative step is 2.8 s): about 0.5 CPU-hours per
-# seed for lambda = 0 and 1.7 for lambda > 0 at 75 frames, about 12 CPU-hours in all.
+# seed for lambda = 0 and 1.7 for lambda > 0 at 75 frames, about 12 CPU-hours in all, by
+# that estimate. Measured with JOBS=2 on the 2 cores (results' init + frame times, other
+# work beside it at times): 6-7 min a sequence for lambda = 0, 27-35 min for lambda > 0,
+# so about 2 hours a lambda > 0 seed and 0.4 a lambda = 0 seed at JOBS=2.
 # Every (lambda, seed, sequence) is stored as soon as it is done and read back on the
 # next call: run it again to resume, for as long as it takes. JOBS=2 runs two sequences
 # at once. A GPU runs it in minutes (DEVICE=cuda).
