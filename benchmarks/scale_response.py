@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.tracker import DATTracker
@@ -43,7 +44,6 @@ def main() -> None:
                     help="further TrackerConfig keys, YAML values (e.g. n_neg_init=1000)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    import yaml
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     seq = load_otb(args.sequence)
     tracker = DATTracker(TrackerConfig.preset(args.profile, device="cpu", seed=args.seed, **overrides))
