@@ -65,8 +65,15 @@ class TinyTrunk(torch.nn.Module):
     # map at input pixel coordinate 8 j + 6.5; the final 3x3/2 pool keeps cells 1, 3, .. 9.
     map_cells, map_window, map_stride, map_first = (1, 3, 5, 7, 9), 3, 8.0, 6.5
 
+    # Its mid-level map (bbreg_features: mid) is conv1's output: cell j at 4 j + 2.5.
+    mid_stride, mid_first = 4.0, 2.5
+
     def feature_map(self, x):
-        return torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        return self.feature_maps(x)[0]
+
+    def feature_maps(self, x):
+        mid = torch.relu(self.conv1(x))
+        return torch.relu(self.conv2(mid)), mid
 
     def features(self, x):
         return torch.nn.functional.max_pool2d(self.feature_map(x), 3, 2)

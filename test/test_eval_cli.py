@@ -120,15 +120,19 @@ def test_eval_offline_and_realtime_then_report_side_by_side(data, capsys, monkey
 def test_eval_with_the_fast_profile_and_overrides(data, capsys):
     out = data / "out"
     rc = cli.main(["eval", str(data / "data" / "clipA"), "--trackers", "dat-fast,kcf", "--out", str(out),
-                   "--set", "feature_mode=crops", "--set", "n_samples=24", "--set", "n_neg_init=100",
-                   "--set", "iters_init=2", "--set", "n_bbreg=20", *COMMON])
+                   "--set", "feature_mode=crops", "--set", "bbreg_features=trunk", "--set", "n_samples=24",
+                   "--set", "n_neg_init=100", "--set", "iters_init=2", "--set", "n_bbreg=20", *COMMON])
     assert rc == 0
-    folder = out / "dat-fast-lambda0+allow_random_backbone=True+device=cpu+feature_mode=crops+iters_init=2+n_bbreg=20+n_neg_init=100+n_samples=24"
+    folder = out / ("dat-fast-lambda0+allow_random_backbone=True+bbreg_features=trunk+device=cpu+feature_mode=crops"
+                    "+iters_init=2+n_bbreg=20+n_neg_init=100+n_samples=24")
     if not folder.exists():  # a long suffix is named by its digest
         (folder,) = [p for p in out.iterdir() if p.name.startswith("dat-fast-lambda0+cfg-")]
     cfg = json.loads((folder / "clipA.json").read_text())["tracker"]["config"]
     assert cfg["feature_mode"] == "crops" and cfg["profile"] == "fast" and cfg["n_samples"] == 24
     # Bad options fail before any tracking, with the reason.
+    assert cli.main(["eval", str(data / "data"), "--trackers", "dat-fast", "--set", "feature_mode=crops",
+                     "--out", str(out)]) == 2
+    assert "set bbreg_features trunk" in capsys.readouterr().err
     assert cli.main(["eval", str(data / "data"), "--trackers", "dat-lambda0", "--set", "lam=5", "--out", str(out)]) == 2
     assert "set by the tracker name" in capsys.readouterr().err
     assert cli.main(["eval", str(data / "data"), "--trackers", "csrt", "--sequences", "nope", "--out", str(out)]) == 2

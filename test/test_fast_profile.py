@@ -61,9 +61,11 @@ def test_region_sizes_keep_the_crop_grid():
 
 
 @needs_shared(MOBILENET_TFJS)
-def test_a_box_reads_the_same_features_whatever_size_its_region_asks_for():
+@pytest.mark.parametrize("reader", ["features", "mid_features"])
+def test_a_box_reads_the_same_features_whatever_size_its_region_asks_for(reader):
     # MobileNet's TF-'same' strided layers shift their grid with the input size's parity:
     # regions 1..15 px apart once gave one box features with cosine similarity 0.92.
+    # The same holds for the mid-level map box regression reads.
     from rl_tracker_ros.core.weights import load_backbone
 
     frames, gt = synthetic_sequence(n=1, size=(320, 240))
@@ -75,9 +77,49 @@ def test_a_box_reads_the_same_features_whatever_size_its_region_asks_for():
     for side in np.arange(203.5, 219):  # every size between two in step with the crop
         size = side / scale
         region = np.concatenate([centre - size / 2, size])
-        feats.append(RegionFeatures(trunk, frames[0], region, box, 107, 16, 448).features(box[None]))
+        rf = RegionFeatures(trunk, frames[0], region, box, 107, 16, 448, mid=True)
+        feats.append(rf.features(box[None]) if reader == "features" else rf.mid_features(box[None], 5))
     sims = [torch.nn.functional.cosine_similarity(f, feats[-1]).item() for f in feats]
     assert min(sims) > 0.999
+
+
+@needs_shared(MOBILENET_TFJS)
+def test_mid_level_regression_sees_a_box_scale_that_the_trunk_features_miss():
+    # Read from one stride-16 map, a box 0.8 of the target's size has nearly the target
+    # box's own features, so a regression on them cannot put its size right
+    # (docs/fast_profile.md); on the stride-8 lattice it can.
+    from rl_tracker_ros.core.weights import load_backbone
+
+    frames, gt = synthetic_sequence(n=2, size=(320, 240), box=(120, 80, 48, 60))
+    trunk = load_backbone("mobilenet", str(MOBILENET_TFJS))
+    truth = gt[1]
+    centre = truth[:2] + truth[2:] / 2
+    errors = {}
+    for mode in ("trunk", "mid"):
+        tr = DATTracker(TrackerConfig.preset("fast", device="cpu", seed=0, bbreg_features=mode), backbone=trunk)
+        tr.initialize(frames[0], gt[0])
+        boxes = np.array([np.concatenate([centre - truth[2:] * f / 2, truth[2:] * f]) for f in (0.7, 0.8, 1.25)])
+        source = tr._source(frames[1], boxes, tr.target)
+        regressed = tr.bbreg.predict(tr._bbreg_features(source, boxes, source.features(boxes)), boxes)
+        errors[mode] = np.abs(np.log(regressed[:, 2:] / truth[2:])).max()
+    assert errors["mid"] < 0.1          # every size within about 10%
+    assert errors["mid"] < 0.5 * errors["trunk"]
+
+
+def test_mid_features_need_the_mid_map_and_a_trunk_that_has_one():
+    frames, gt = synthetic_sequence(n=1)
+    rf = RegionFeatures(TinyTrunk().freeze(), frames[0], covering_region(gt[:1], 107, 16), gt[0], 107, 16, 448)
+    with pytest.raises(RuntimeError, match="mid"):
+        rf.mid_features(gt[:1], 5)
+    with pytest.raises(ValueError, match="feature_mode region"):
+        TrackerConfig(bbreg_features="mid")  # the paper profile reads crops
+
+    class NoMid(TinyTrunk):
+        mid_stride = None
+
+    with pytest.raises(ValueError, match="mid-level map"):
+        DATTracker(TrackerConfig.preset("fast", **{**SMALL, "bbreg_features": "mid"}), backbone=NoMid())
+
 
 
 def test_region_read_from_a_window_of_the_frame_equals_the_whole_frame():
@@ -112,10 +154,10 @@ def test_region_is_capped_in_trunk_pixels():
     assert max(rf.image.shape[-2:]) <= 128
 
 
-@pytest.mark.parametrize("lam", [0.0, 1.0])
-def test_fast_profile_follows_a_moving_target(lam):
+@pytest.mark.parametrize("lam,bbreg_features", [(0.0, "trunk"), (1.0, "trunk"), (0.0, "mid")])
+def test_fast_profile_follows_a_moving_target(lam, bbreg_features):
     frames, gt = synthetic_sequence(n=12)
-    tr = fast(lam=lam)
+    tr = fast(lam=lam, bbreg_features=bbreg_features)
     assert tr.cfg.feature_mode == "region" and tr.cfg.attention_layer == "features"
     tr.initialize(frames[0], gt[0])
     ious = [iou(tr.track(f).box, g)[0] for f, g in zip(frames[1:], gt[1:])]
@@ -230,6 +272,11 @@ def test_the_dense_map_is_the_strided_map_at_every_other_cell():
     # Cell 2j + 1 of the dense map is cell j of the strided one, away from the borders
     # (there the dilated convs read padding the strided ones do not).
     torch.testing.assert_close(dense[..., 1::2, 1::2][..., 2:-2, 2:-2], strided[..., 2:-2, 2:-2])
+    # Both maps come with the same mid-level map (it lies before the dilated layers).
+    with torch.no_grad():
+        (s2, mid), (d2, mid_d) = trunk.feature_maps(x), trunk.feature_maps(x, dense=True)
+    assert torch.equal(s2, strided) and torch.equal(d2, dense) and torch.equal(mid, mid_d)
+    assert mid.shape[1:] == (256, 28, 28)  # stride 8 on 219 px
     frames, gt = synthetic_sequence(n=1, size=(320, 240))
     region = covering_region(gt[:1], 107, 16)
     a = RegionFeatures(trunk, frames[0], region, gt[0], 107, 16, 448, dense=True).features(gt[:1])

@@ -190,9 +190,10 @@ def test_tracker_specs():
 
 def test_every_override_applies_and_names_its_folder(tmp_path):
     # An override equal to the paper default is not dropped on a preset.
-    (crops,) = T.parse_specs("dat-fast", {"feature_mode": "crops"})
+    # (bbreg_features trunk is the paper's: the fast profile's mid needs region features.)
+    (crops,) = T.parse_specs("dat-fast", {"feature_mode": "crops", "bbreg_features": "trunk"})
     assert crops.config().feature_mode == "crops" and crops.config().profile == "fast"
-    assert crops.folder() == "dat-fast-lambda0+feature_mode=crops"
+    assert crops.folder() == "dat-fast-lambda0+bbreg_features=trunk+feature_mode=crops"
     assert crops.folder() != T.TrackerSpec.parse("dat-fast").folder()
     # An override that changes nothing names the same folder (same config, same results).
     (noop,) = T.parse_specs("dat-fast", {"feature_mode": "region"})

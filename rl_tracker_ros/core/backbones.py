@@ -62,12 +62,23 @@ class Backbone(nn.Module):
     dense_stride: Optional[float] = None
     dense_first: Optional[float] = None
 
+    #: A trunk with a mid-level map (finer cells, smaller receptive fields: where a target's
+    #: edges still show) sets these: ``feature_maps`` returns it beside the final map, and
+    #: its cell j is centred on input pixel ``mid_stride * j + mid_first``. Bounding-box
+    #: regression in region mode reads it (``TrackerConfig.bbreg_features``).
+    mid_stride: Optional[float] = None
+    mid_first: Optional[float] = None
+
     def feature_map(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
         """The convolutional map of preprocessed input of any size, before the final pool
         (``dense``: at ``dense_stride``, for trunks that have it)."""
         if dense:
             raise ValueError(f"{type(self).__name__} has no dense map")
         return self.features(x)
+
+    def feature_maps(self, x: torch.Tensor, dense: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``feature_map(x, dense)`` and, from the same pass, the mid-level map."""
+        raise ValueError(f"{type(self).__name__} has no mid-level map")
 
     # --- the split the official attention maps use: crops -> first conv output -> features
     def first_layer(self, crops: torch.Tensor) -> torch.Tensor:
@@ -120,10 +131,18 @@ class VGGM(Backbone):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self._after_conv1(self.conv1(x))
 
-    def _after_conv1(self, z: torch.Tensor) -> torch.Tensor:
+    def feature_maps(self, x: torch.Tensor, dense: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+        if dense:
+            raise ValueError("VGGM has no dense map")
+        mid = self._conv2(self.conv1(x))
+        return F.relu(self.conv3(F.max_pool2d(mid, 3, 2))), mid
+
+    def _conv2(self, z: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(self.lrn(F.relu(z)), 3, 2)
-        x = F.max_pool2d(self.lrn(F.relu(self.conv2(x))), 3, 2)
-        return F.relu(self.conv3(x))
+        return self.lrn(F.relu(self.conv2(x)))
+
+    def _after_conv1(self, z: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv3(F.max_pool2d(self._conv2(z), 3, 2)))
 
     def first_layer(self, crops: torch.Tensor) -> torch.Tensor:
         return self.conv1(self.preprocess(crops))
@@ -132,7 +151,10 @@ class VGGM(Backbone):
         return self._after_conv1(z).flatten(1) * self.feature_scale
 
     # conv1 7/2, pool 3/2, conv2 5/2, pool 3/2, conv3 3/1, no padding: cell j of conv3
-    # is centred on input pixel coordinate 16 j + 37.5 (the default geometry above).
+    # is centred on input pixel coordinate 16 j + 37.5 (the default geometry above), and
+    # cell j of conv2's output (the mid-level map, stride 8) on 8 j + 13.5.
+    mid_stride = 8.0
+    mid_first = 13.5
 
 
 # ---------------------------------------------------------------------- MobileNetV1
@@ -201,17 +223,37 @@ class MobileNetV1(Backbone):
     dense_stride = 8.0
     dense_first = 7.5
 
+    # Mid-level map: the output of the last layer before the stride-16 stage
+    # (conv_pw_5 at depth >= 6: 256 channels, stride 8, receptive field about a third of
+    # the final map's). Its cell j's gradient centroid on a 107 crop is at 8 j + 0.1 px.
+    mid_stride = 8.0
+    mid_first = 0.0
+
     def feature_map(self, x: torch.Tensor, dense: bool = False) -> torch.Tensor:
+        return self._run(x, dense, keep_mid=False)[0]
+
+    def feature_maps(self, x: torch.Tensor, dense: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+        final, mid = self._run(x, dense, keep_mid=True)
+        if mid is None:
+            raise ValueError(f"MobileNetV1 of depth {self.depth} has no stride-16 stage, so no mid-level map")
+        return final, mid
+
+    def _run(self, x: torch.Tensor, dense: bool, keep_mid: bool):
         layers = list(self._layers())
-        last = max(i for i, (_, pad_stride) in enumerate(layers) if pad_stride == 2) if dense else len(layers)
+        strided = [i for i, (_, pad_stride) in enumerate(layers) if pad_stride == 2]
+        last = strided[-1] if dense else len(layers)
+        mid_at = strided[3] if len(strided) >= 4 else None  # the stride-8 map ends there
+        mid = None
         for i, (conv, pad_stride) in enumerate(layers):
+            if keep_mid and i == mid_at:
+                mid = x  # the in-place ReLU6 below acts on each conv's own output, not on x
             if i < last or conv.groups == 1:
                 z = conv(_tf_same_pad(x, 3, pad_stride) if pad_stride else x)
             else:  # the last strided depthwise conv at stride 1, the ones after it dilated
                 d = 1 if i == last else 2
                 z = F.conv2d(x, conv.weight, conv.bias, 1, d, d, conv.groups)
             x = F.relu6(z, inplace=True)
-        return x
+        return x, mid
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(self.feature_map(x), 3, 2)

@@ -112,7 +112,7 @@ class RegionFeatures:
     def __init__(self, trunk, frame: np.ndarray, region: np.ndarray, target: np.ndarray,
                  crop_size: int, padding: int, max_side: int, zoom: float = 1.0,
                  dtype: Optional[torch.dtype] = None, device: torch.device = torch.device("cpu"),
-                 dense: bool = False, keep: Optional[np.ndarray] = None):
+                 dense: bool = False, keep: Optional[np.ndarray] = None, mid: bool = False):
         if dense and trunk.dense_stride is None:
             raise ValueError(f"region_dense: the {trunk.name} trunk has no dense map")
         self.trunk = trunk
@@ -144,7 +144,9 @@ class RegionFeatures:
         window = frame_to_tensor(frame[y0:y1, x0:x1], device)
         self.image = resample_regions(window, (region - [x0, y0, 0, 0])[None], out_w, out_h)
         self.dtype = dtype
+        self.keep_mid = mid  # also keep the trunk's mid-level map (box regression reads it)
         self._map = None
+        self._mid = None
 
     @property
     def map(self) -> torch.Tensor:
@@ -156,7 +158,12 @@ class RegionFeatures:
             x = self.image.float().contiguous(memory_format=torch.channels_last)
             with torch.no_grad(), trunk_precision(x.device, self.dtype):
                 xp = t.preprocess(x)
-                m = (t.feature_map(xp, dense=True) if self.dense else t.feature_map(xp)).float()
+                if self.keep_mid:
+                    m, mid = t.feature_maps(xp, dense=True) if self.dense else t.feature_maps(xp)
+                    self._mid = mid.float().contiguous()
+                else:
+                    m = t.feature_map(xp, dense=True) if self.dense else t.feature_map(xp)
+                m = m.float()
                 if t.map_window > 1:  # dense: the same window over every other cell
                     d = int(round(t.map_stride / self.stride))
                     if d == 1:
@@ -183,26 +190,49 @@ class RegionFeatures:
     def features(self, boxes: np.ndarray) -> torch.Tensor:
         """(N, D) features of ``boxes`` (frame pixels), as the trunk gives for crops."""
         t = self.trunk
-        n, k = len(boxes), len(t.map_cells)
-        dev = self.map.device
+        cells = torch.as_tensor(t.map_cells, dtype=torch.float32) * t.map_stride + t.map_first
+        return self._read(self.map, boxes, cells / self.crop_size, self.stride, self.first)
+
+    def mid_features(self, boxes: np.ndarray, grid: int) -> torch.Tensor:
+        """(N, C * grid * grid) features of ``boxes`` from the mid-level map: a ``grid`` x
+        ``grid`` lattice spread evenly over each box's crop context, read bilinearly, no
+        pooling.
+
+        Why: at the final map's stride (16) and receptive field, a box smaller than the
+        target reads nearly the features of the target's own box, so neither the
+        classifier nor a regression on its features sees the box's scale
+        (docs/fast_profile.md). At stride 8, with a third of the receptive field, the
+        lattice's outer points fall on the target's edges or off them.
+        """
+        if not self.keep_mid:
+            raise RuntimeError("mid_features: this region was built without its mid-level map (mid=False)")
+        self.map  # the one trunk pass computes both maps
+        frac = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
+        return self._read(self._mid, boxes, frac, self.trunk.mid_stride, self.trunk.mid_first)
+
+    def _read(self, m: torch.Tensor, boxes: np.ndarray, frac: torch.Tensor, stride: float,
+              first: float) -> torch.Tensor:
+        """(N, C * k * k): map ``m`` (cell j centred on trunk pixel ``stride * j + first``)
+        read bilinearly at the k x k points ``frac`` (fractions of the side) of each box's
+        crop context: RoIAlign with one sample per output cell."""
+        n, k, dev = len(boxes), len(frac), m.device
         if n == 0:
-            return torch.zeros(0, self.map.shape[1] * k * k, device=dev)
+            return torch.zeros(0, m.shape[1] * k * k, device=dev)
         ctx = torch.as_tensor(context_regions(boxes, self.crop_size, self.padding),
                               dtype=torch.float32, device=dev)
-        cells = torch.as_tensor(t.map_cells, dtype=torch.float32, device=dev) * t.map_stride + t.map_first
-        frac = cells / self.crop_size                                             # crop px -> [0, 1]
+        frac = frac.to(dev)
         origin = torch.as_tensor(self.region[:2], dtype=torch.float32, device=dev)
         px = torch.as_tensor(self.scale, dtype=torch.float32, device=dev)  # frame -> trunk px, exact
         # Frame -> trunk pixels -> continuous map cell index -> grid_sample's [-1, 1].
         u = ((ctx[:, 0:1] + frac[None] * ctx[:, 2:3]) - origin[0]) * px[0]      # (N, k)
         v = ((ctx[:, 1:2] + frac[None] * ctx[:, 3:4]) - origin[1]) * px[1]
-        hf, wf = self.map.shape[-2:]
-        gx = (2.0 * ((u - self.first) / self.stride) + 1.0) / wf - 1.0
-        gy = (2.0 * ((v - self.first) / self.stride) + 1.0) / hf - 1.0
+        hf, wf = m.shape[-2:]
+        gx = (2.0 * ((u - first) / stride) + 1.0) / wf - 1.0
+        gy = (2.0 * ((v - first) / stride) + 1.0) / hf - 1.0
         grid = torch.stack([gx[:, None, :].expand(n, k, k), gy[:, :, None].expand(n, k, k)], dim=-1)
-        pooled = F.grid_sample(self.map, grid.reshape(1, n * k, k, 2), mode="bilinear",
+        pooled = F.grid_sample(m, grid.reshape(1, n * k, k, 2), mode="bilinear",
                                padding_mode="border", align_corners=False)
-        return pooled.view(-1, n, k * k).transpose(0, 1).reshape(n, -1) * t.feature_scale
+        return pooled.view(-1, n, k * k).transpose(0, 1).reshape(n, -1) * self.trunk.feature_scale
 
 
 def _keeping(centre: np.ndarray, size: np.ndarray, ctx: np.ndarray) -> np.ndarray:

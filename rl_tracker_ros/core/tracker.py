@@ -119,6 +119,8 @@ class DATTracker:
             raise ValueError(f"feature_mode region needs a trunk with feature_map and its geometry (map_cells ...); {type(trunk).__name__} has none")
         if self.cfg.feature_mode == "region" and self.cfg.region_dense and getattr(trunk, "dense_stride", None) is None:
             raise ValueError(f"region_dense needs a trunk with a dense map; {type(trunk).__name__} has none")
+        if self.cfg.bbreg_features == "mid" and getattr(trunk, "mid_stride", None) is None:
+            raise ValueError(f"bbreg_features mid needs a trunk with a mid-level map; {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim = self.trunk.feature_dim
         self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
@@ -144,7 +146,14 @@ class DATTracker:
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
                               max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
-                              cfg.region_dense, keep)
+                              cfg.region_dense, keep, mid=cfg.bbreg_features == "mid")
+
+    def _bbreg_features(self, source, boxes: np.ndarray, feats: torch.Tensor) -> torch.Tensor:
+        """What box regression reads for ``boxes``: the classifier's features ``feats``
+        (MDNet), or the mid-level lattice (``bbreg_features: mid``)."""
+        if self.cfg.bbreg_features == "mid":
+            return source.mid_features(boxes, self.cfg.bbreg_grid)
+        return feats
 
     def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
         """``n`` training boxes (IoU in ``overlap``) whose features ``source`` holds. A
@@ -251,7 +260,8 @@ class DATTracker:
         with timer("bbreg"):
             self.bbreg = BBoxRegressor(cfg.bbreg_alpha)
             if cfg.bbreg and len(reg_boxes):
-                self.bbreg.fit(source.features(source.prepare(reg_boxes)), reg_boxes, box)
+                feats = None if cfg.bbreg_features == "mid" else source.features(source.prepare(reg_boxes))
+                self.bbreg.fit(self._bbreg_features(source, reg_boxes, feats), reg_boxes, box)
         with timer("update"):
             opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
             now = cfg.iters_init_now or cfg.iters_init
@@ -329,9 +339,12 @@ class DATTracker:
         success = score > threshold
         with timer("bbreg"):
             if success:
-                self.target = samples[top_np].mean(axis=0)
-                box = (self.bbreg.predict(feats[top], samples[top_np]).mean(axis=0)
+                top_boxes = samples[top_np]
+                self.target = top_boxes.mean(axis=0)
+                box = (self.bbreg.predict(self._bbreg_features(source, top_boxes, feats[top]), top_boxes).mean(axis=0)
                        if self.bbreg.fitted else self.target.copy())
+                if cfg.search_from == "regressed":
+                    self.target = box.copy()
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
         self._update_state(success)
