@@ -102,8 +102,6 @@ class TrackerConfig:
                                          # over the box's context of the trunk's stride-8 map,
                                          # which sees the box's scale (docs/fast_profile.md)
     bbreg_grid: int = 5
-    search_from: str = "candidates"      # the next frame's search is about: candidates (the
-                                         # mean of the top_k, MDNet) | regressed (the box put out)
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256
@@ -182,8 +180,6 @@ class TrackerConfig:
             problems.append("attention_form must be official or per_sample")
         if self.attention_form == "official" and self.attention_layer == "features":
             problems.append("attention_layer features is a per_sample form: use attention_form per_sample")
-        if self.search_from not in ("candidates", "regressed"):
-            problems.append("search_from must be candidates or regressed")
         if self.bbreg_features not in ("trunk", "mid"):
             problems.append("bbreg_features must be trunk or mid")
         if self.bbreg_features == "mid" and self.feature_mode != "region":

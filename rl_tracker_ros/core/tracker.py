@@ -343,8 +343,6 @@ class DATTracker:
                 self.target = top_boxes.mean(axis=0)
                 box = (self.bbreg.predict(self._bbreg_features(source, top_boxes, feats[top]), top_boxes).mean(axis=0)
                        if self.bbreg.fitted else self.target.copy())
-                if cfg.search_from == "regressed":
-                    self.target = box.copy()
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
         self._update_state(success)
