@@ -7,8 +7,10 @@ Tracks the sequence from its first frame and, on the frames asked for, scores th
 truth box scaled about its centre by each factor (both sides, the width alone, the height
 alone) with the classifier as it stands then (``DATTracker.score_boxes``). A tracker that
 takes the mean of its best-scored candidates needs the score to fall on both sides of the
-true size; where it stays level below it, the box shrinks. Prints one row per frame and
-kind; ``--out`` also writes them as JSON.
+true size; where it stays level below it, the box shrinks. It also prints what the box
+regression makes of the boxes scaled on both sides (``DATTracker.regress_boxes``: its
+width and height over the truth's), which is what has to put the size back. Prints one row
+per frame and kind; ``--out`` also writes them as JSON.
 """
 from __future__ import annotations
 
@@ -66,6 +68,12 @@ def main() -> None:
                 rows.append({"frame": i, "kind": kind, "scores": [round(float(x), 3) for x in s]})
                 peak = FACTORS[int(np.argmax(s))]
                 print(f"frame {i:4d} {kind:6s} " + " ".join(f"{x:6.2f}" for x in s) + f"   peak at {peak}")
+            # What the box regression makes of the boxes scaled on both sides: its width and
+            # height over the truth's (1.0 everywhere would be a regression that sees scale).
+            regressed = tracker.regress_boxes(frame, boxes[:len(f)])
+            for name, ratio in (("reg w", regressed[:, 2] / gt[2]), ("reg h", regressed[:, 3] / gt[3])):
+                rows.append({"frame": i, "kind": name, "ratios": [round(float(x), 3) for x in ratio]})
+                print(f"frame {i:4d} {name:6s} " + " ".join(f"{x:6.2f}" for x in ratio) + "   regressed / truth")
         tracker.track(frame)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

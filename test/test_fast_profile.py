@@ -345,10 +345,10 @@ def test_whole_frame_negatives_train_on_a_target_in_a_corner():
 
 
 def test_score_boxes_reads_the_classifier_and_changes_nothing():
-    """The diagnostic read (benchmarks/scale_response.py) scores the target above the
-    background and leaves the run exactly as it would have been."""
+    """The diagnostic reads (benchmarks/scale_response.py) score the target above the
+    background, regress boxes, and leave the run exactly as it would have been."""
     frames, gt = synthetic_sequence(n=6)
-    runs, probes = [], []
+    runs, probes, regressed = [], [], []
     for probe in (False, True):
         tr = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk())
         tr.initialize(frames[0], gt[0])
@@ -357,9 +357,13 @@ def test_score_boxes_reads_the_classifier_and_changes_nothing():
             if probe:
                 far = g + np.array([g[2] * 2.5, g[3] * 2.5, 0, 0])
                 probes.append(tr.score_boxes(f, np.stack([g, far])))
+                regressed.append(tr.regress_boxes(f, np.stack([g, far])))
             boxes.append(tr.track(f).box)
         runs.append(np.array(boxes))
     np.testing.assert_array_equal(runs[0], runs[1])
     assert all(s.shape == (2,) and s[0] > s[1] for s in probes), probes
-    with pytest.raises(RuntimeError, match="before initialize"):
-        DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk()).score_boxes(frames[0], gt[:1])
+    assert all(r.shape == (2, 4) and np.isfinite(r).all() and (r[:, 2:] > 0).all() for r in regressed)
+    fresh = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk())
+    for read in (fresh.score_boxes, fresh.regress_boxes):
+        with pytest.raises(RuntimeError, match="before initialize"):
+            read(frames[0], gt[:1])

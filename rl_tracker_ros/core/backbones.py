@@ -224,8 +224,8 @@ class MobileNetV1(Backbone):
     dense_first = 7.5
 
     # Mid-level map: the output of the last layer before the stride-16 stage
-    # (conv_pw_5 at depth >= 6: 256 channels, stride 8, receptive field about a third of
-    # the final map's). Its cell j's gradient centroid on a 107 crop is at 8 j + 0.1 px.
+    # (conv_pw_5 at depth >= 6: 256 channels, stride 8, a 43 px receptive field against
+    # the final map's 219). Its cell j's gradient centroid on a 107 crop is at 8 j + 0.1 px.
     mid_stride = 8.0
     mid_first = 0.0
 

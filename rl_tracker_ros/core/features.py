@@ -160,7 +160,9 @@ class RegionFeatures:
                 xp = t.preprocess(x)
                 if self.keep_mid:
                     m, mid = t.feature_maps(xp, dense=True) if self.dense else t.feature_maps(xp)
-                    self._mid = mid.float().contiguous()
+                    # Left in the trunk's channels_last layout: only a few boxes read it,
+                    # and converting it cost more (1.4 ms here) than the read.
+                    self._mid = mid.float()
                 else:
                     m = t.feature_map(xp, dense=True) if self.dense else t.feature_map(xp)
                 m = m.float()
@@ -201,7 +203,7 @@ class RegionFeatures:
         Why: at the final map's stride (16) and receptive field, a box smaller than the
         target reads nearly the features of the target's own box, so neither the
         classifier nor a regression on its features sees the box's scale
-        (docs/fast_profile.md). At stride 8, with a third of the receptive field, the
+        (docs/fast_profile.md). At stride 8, with a 43 px receptive field (MobileNet), the
         lattice's outer points fall on the target's edges or off them.
         """
         if not self.keep_mid:

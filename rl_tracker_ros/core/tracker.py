@@ -361,12 +361,26 @@ class DATTracker:
         way tracking reads candidates (one region pass in the fast profile, crops in the
         paper's), without tracking, learning or drawing a random number. For diagnostics:
         how the score answers a box's position and scale (``benchmarks/scale_response.py``)."""
+        _, _, feats = self._read_boxes(frame, boxes, "score_boxes")
+        return self._scores(feats).cpu().numpy()
+
+    def regress_boxes(self, frame: np.ndarray, boxes) -> np.ndarray:
+        """What bounding-box regression makes of ``boxes`` (N, 4) in ``frame``, read as
+        tracking reads its best candidates, changing nothing (``boxes`` as they are if no
+        regression was fitted). For diagnostics, like :meth:`score_boxes`."""
+        source, boxes, feats = self._read_boxes(frame, boxes, "regress_boxes")
+        if not self.bbreg.fitted:
+            return boxes.copy()
+        return self.bbreg.predict(self._bbreg_features(source, boxes, feats), boxes)
+
+    def _read_boxes(self, frame: np.ndarray, boxes, caller: str):
+        """(source, boxes, features) of ``boxes`` in ``frame`` from one source, as tracking reads them."""
         if self.head is None:
-            raise RuntimeError("score_boxes() called before initialize()")
+            raise RuntimeError(f"{caller}() called before initialize()")
         frame = check_frame(frame)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         source = self._source(frame, boxes, self.target)
-        return self._scores(source.features(source.prepare(boxes))).cpu().numpy()
+        return source, boxes, source.features(source.prepare(boxes))
 
     def learn(self) -> Dict[str, float]:
         """Run the learning the last ``track(..., learn=False)`` left (nothing if none):
