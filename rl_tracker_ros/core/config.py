@@ -102,7 +102,6 @@ class TrackerConfig:
                                          # over the box's context of the trunk's stride-8 map,
                                          # which sees the box's scale (docs/fast_profile.md)
     bbreg_grid: int = 5
-    search_size_from_bbreg: bool = False  # probe: the next search takes the regressed box's size
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256

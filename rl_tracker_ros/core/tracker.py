@@ -343,9 +343,6 @@ class DATTracker:
                 self.target = top_boxes.mean(axis=0)
                 box = (self.bbreg.predict(self._bbreg_features(source, top_boxes, feats[top]), top_boxes).mean(axis=0)
                        if self.bbreg.fitted else self.target.copy())
-                if cfg.search_size_from_bbreg:
-                    centre = self.target[:2] + self.target[2:] / 2
-                    self.target = np.concatenate([centre - box[2:] / 2, box[2:]])
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
         self._update_state(success)
