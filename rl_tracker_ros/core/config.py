@@ -102,7 +102,6 @@ class TrackerConfig:
                                          # over the box's context of the trunk's stride-8 map,
                                          # which sees the box's scale (docs/fast_profile.md)
     bbreg_grid: int = 5
-    classifier_mid_grid: int = 0         # probe: >0 appends a g x g mid-level lattice to the classifier's features
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256

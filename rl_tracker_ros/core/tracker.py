@@ -123,11 +123,6 @@ class DATTracker:
             raise ValueError(f"bbreg_features mid needs a trunk with a mid-level map; {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim = self.trunk.feature_dim
-        if self.cfg.classifier_mid_grid:
-            p = next(self.trunk.parameters())
-            with torch.no_grad():
-                _, mid = self.trunk.feature_maps(torch.zeros(1, 3, 107, 107, dtype=p.dtype))
-            self.feature_dim += mid.shape[1] * self.cfg.classifier_mid_grid ** 2
         self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
         self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
                               if self.cfg.attention_layer == "features" else None)
@@ -151,8 +146,7 @@ class DATTracker:
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
                               max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
-                              cfg.region_dense, keep, mid=cfg.bbreg_features == "mid",
-                              classifier_mid_grid=cfg.classifier_mid_grid)
+                              cfg.region_dense, keep, mid=cfg.bbreg_features == "mid")
 
     def _bbreg_features(self, source, boxes: np.ndarray, feats: torch.Tensor) -> torch.Tensor:
         """What box regression reads for ``boxes``: the classifier's features ``feats``
