@@ -71,7 +71,9 @@ class RosHarness:
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()
         try:
-            assert self.get_state_client.wait_for_service(timeout_sec=10), "lifecycle services never appeared"
+            # A bound on DDS discovery, not a timing: a fresh-clone CI run once missed 10 s
+            # (the node was already active; the same file passed alone right after).
+            assert self.get_state_client.wait_for_service(timeout_sec=30), "lifecycle services never appeared"
             if expect_active:
                 self.wait_until_active()
         except BaseException:
@@ -85,7 +87,7 @@ class RosHarness:
         return sum(p.get_subscription_count() for p in (self.image_pub, self.compressed_pub))
 
     def wait_until_active(self) -> None:
-        assert self.init_client.wait_for_service(timeout_sec=10), "initialize service never appeared"
+        assert self.init_client.wait_for_service(timeout_sec=30), "initialize service never appeared"
         self.wait_for(lambda: self.camera_subscribers() > 0, 10, "the node subscribed to its camera topic")
 
     def transition(self, label: str) -> bool:
