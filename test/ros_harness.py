@@ -32,6 +32,10 @@ from rl_tracker_ros.srv import Initialize  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 
+class ServicesNeverAppeared(AssertionError):
+    """The driver never saw the node's lifecycle services (DDS discovery)."""
+
+
 def header_for(i: int, frame_id: str = "camera") -> Header:
     h = Header(frame_id=frame_id)
     h.stamp.sec, h.stamp.nanosec = 1000 + i // 10, (i % 10) * 100_000_000  # 10 Hz stamps
@@ -43,6 +47,17 @@ class RosHarness:
 
     def __init__(self, params: Optional[Dict] = None, tracker_factory: Optional[Callable] = None,
                  expect_active: bool = True):
+        # Full-suite CI runs of this session missed the node's services three times (10 s,
+        # 30 s, and 15 s twice over with a second client), each time in a different test,
+        # while the node was already active; the same files passed alone right after. The
+        # cause is not found. A start-up that sees no service gets one more try with a new
+        # context, node and driver; any other failure is raised at once.
+        try:
+            self._start(params, tracker_factory, expect_active)
+        except ServicesNeverAppeared:
+            self._start(params, tracker_factory, expect_active)
+
+    def _start(self, params, tracker_factory, expect_active) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         overrides = [Parameter(k, value=v) for k, v in (params or {}).items()]
@@ -71,14 +86,9 @@ class RosHarness:
         self._spin = threading.Thread(target=self.executor.spin, daemon=True)
         self._spin.start()
         try:
-            # A bound on DDS discovery, not a timing. In two full-suite CI runs a client made
-            # in a fresh context never saw the service (once in 10 s, once in 30 s) while the
-            # node was already active; test_node.py alone passed right after. A second client
-            # is a fresh discovery request.
-            if not self.get_state_client.wait_for_service(timeout_sec=15):
-                self.driver.destroy_client(self.get_state_client)
-                self.get_state_client = self.driver.create_client(GetState, f"{ns}/get_state")
-                assert self.get_state_client.wait_for_service(timeout_sec=15), "lifecycle services never appeared"
+            # A bound on DDS discovery, not a timing.
+            if not self.get_state_client.wait_for_service(timeout_sec=20):
+                raise ServicesNeverAppeared("lifecycle services never appeared")
             if expect_active:
                 self.wait_until_active()
         except BaseException:
