@@ -148,12 +148,12 @@ class DATTracker:
                               max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
                               cfg.region_dense, keep, mid=cfg.bbreg_features == "mid")
 
-    def _bbreg_features(self, source, boxes: np.ndarray, feats: torch.Tensor) -> torch.Tensor:
-        """What box regression reads for ``boxes``: the classifier's features ``feats``
-        (MDNet), or the mid-level lattice (``bbreg_features: mid``)."""
+    def _bbreg_features(self, source, boxes: np.ndarray, feats: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """What box regression reads for ``boxes``: the mid-level lattice (``bbreg_features:
+        mid``), or the classifier's features (MDNet): ``feats`` when already computed."""
         if self.cfg.bbreg_features == "mid":
             return source.mid_features(boxes, self.cfg.bbreg_grid)
-        return feats
+        return feats if feats is not None else source.features(source.prepare(boxes))
 
     def _draw(self, source, generator: SampleGenerator, box, n: int, overlap) -> np.ndarray:
         """``n`` training boxes (IoU in ``overlap``) whose features ``source`` holds. A
@@ -260,8 +260,7 @@ class DATTracker:
         with timer("bbreg"):
             self.bbreg = BBoxRegressor(cfg.bbreg_alpha)
             if cfg.bbreg and len(reg_boxes):
-                feats = None if cfg.bbreg_features == "mid" else source.features(source.prepare(reg_boxes))
-                self.bbreg.fit(self._bbreg_features(source, reg_boxes, feats), reg_boxes, box)
+                self.bbreg.fit(self._bbreg_features(source, reg_boxes), reg_boxes, box)
         with timer("update"):
             opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
             now = cfg.iters_init_now or cfg.iters_init
