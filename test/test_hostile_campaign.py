@@ -2,8 +2,8 @@
 
 Malformed and absurd images, init boxes, service calls (bursts and reset storms
 included) and parameter sets; then the process must be alive, its log free of
-tracebacks, every service call answered, its memory back near where it was, and it
-must still track a real sequence as well as the other node tests ask.
+tracebacks, every service call answered, its memory not growing from one campaign to the
+next, and it must still track a real sequence as well as before the campaign.
 """
 import os
 import subprocess
@@ -37,7 +37,8 @@ from rl_tracker_ros.srv import Initialize
 
 CAMPAIGN_SEED = int(os.environ.get("RL_TRACKER_CAMPAIGN_SEED", "20261201"))  # other seeds: other campaigns
 CAMPAIGN_SIZE = 320
-MEMORY_SLACK_MB = 100
+FIRST_CAMPAIGN_MB = 250  # buffers kept for the largest messages: ten 4K frames' worth
+MEMORY_SLACK_MB = 50     # growth from the second campaign: a leak (measured -10 to +21 MB)
 ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "16UC1", "yuv422", "uyvy", "yuyv", "rgba8", "8UC3",
              "bayer_rggb8", "", "rgb8\x00", "RGB8", "32FC1"]
 FLOATS = [np.nan, np.inf, -np.inf, 3.4e38, -3.4e38, 1e-30, 0.0, -5.0, 1.0, 50.0, 2.0**32 - 1]
@@ -252,9 +253,30 @@ def track(d: Driver, seq, frames, offset: int):
     return ious
 
 
+def campaign_then_track(d: Driver, proc: subprocess.Popen, log_path: Path, seed: int, weights: Path, seq, frames,
+                        offset: int):
+    """One seeded campaign, every service call answered, the node alive, the tracking
+    parameters restored; then the real sequence: the IoU of each frame."""
+    futures = run_campaign(d, np.random.default_rng(seed), log_path.parent)
+    deadline = time.monotonic() + 10 + 0.05 * len(futures)  # each call is answered within 10 s
+    wait_for(lambda: all(f.done() for f in futures), deadline - time.monotonic(),
+             f"answers to {sum(not f.done() for f in futures)} of {len(futures)} service calls (campaign seed {seed})")
+    assert proc.poll() is None, log_path.read_text()[-3000:]
+    restore = d.set_parameters.call_async(SetParameters.Request(parameters=good_parameters(weights)))
+    wait_for(restore.done, 10, "parameters restored")
+    assert all(r.successful for r in restore.result().results), restore.result().results
+    return len(futures), track(d, seq, frames, offset=offset)
+
+
 @needs_shared(SEQUENCES / "Crossing")
 @needs_shared(MOBILENET_TFJS)
 def test_the_node_process_survives_a_hostile_campaign_and_still_tracks(tmp_path):
+    """Two campaigns. The second (seed + 2) once left the node tracking with a setting it
+    had changed during a tracker build (score_threshold 1.0: IoU 0.20 against 0.76), and
+    the pair tells a leak from memory kept: the DDS reader keeps sample buffers sized for
+    the largest messages it has had (4K frames of 25 MB here), and the allocator the heap
+    they needed, so the first campaign raises resident memory once (38-110 MB measured);
+    a leak would go on growing with the second."""
     seq = load_otb(SEQUENCES / "Crossing")
     frames = [f for _, f in zip(range(20), seq)]
     weights = import_weights(MOBILENET_TFJS)
@@ -267,26 +289,18 @@ def test_the_node_process_survives_a_hostile_campaign_and_still_tracks(tmp_path)
                  30, "discovery both ways")
         track(d, seq, frames, offset=0)  # warm-up: the level "before" is that of a node at work
         before_ious = track(d, seq, frames, offset=10_000)
-        rss_before, shm_before = rss_mb(proc.pid), rss_mb(proc.pid, "RssShmem")
-
-        futures = run_campaign(d, np.random.default_rng(CAMPAIGN_SEED), tmp_path)
-        deadline = time.monotonic() + 10 + 0.05 * len(futures)  # each call is answered within 10 s
-        wait_for(lambda: all(f.done() for f in futures), deadline - time.monotonic(),
-                 f"answers to {sum(not f.done() for f in futures)} of {len(futures)} service calls")
-        assert proc.poll() is None, log_path.read_text()[-3000:]
-
-        restore = d.set_parameters.call_async(SetParameters.Request(parameters=good_parameters(weights)))
-        wait_for(restore.done, 10, "parameters restored")
-        assert all(r.successful for r in restore.result().results), restore.result().results
-        ious = track(d, seq, frames, offset=20_000)
-        rss_after, shm_after = rss_mb(proc.pid), rss_mb(proc.pid, "RssShmem")
-        print(f"campaign: {CAMPAIGN_SIZE} inputs, {len(futures)} service calls all answered; "
-              f"RSS {rss_before:.0f} MB before, {rss_after:.0f} MB after (shared memory {shm_before:.0f}, "
-              f"{shm_after:.0f} MB); "
-              f"IoU before {np.mean(before_ious):.3f}, after {np.mean(ious):.3f}")
-        assert proc.poll() is None
-        assert np.mean(ious) > NODE_REAL_MIN_IOU, np.round(ious, 2)
-        assert rss_after - rss_before < MEMORY_SLACK_MB, (rss_before, rss_after)
+        rss = [rss_mb(proc.pid)]
+        for k, seed in enumerate((CAMPAIGN_SEED, CAMPAIGN_SEED + 2)):
+            calls, ious = campaign_then_track(d, proc, log_path, seed, weights, seq, frames, 20_000 + 10_000 * k)
+            rss.append(rss_mb(proc.pid))
+            print(f"campaign seed {seed}: {CAMPAIGN_SIZE} inputs, {calls} service calls all answered; "
+                  f"RSS {rss[-2]:.0f} MB before, {rss[-1]:.0f} MB after (shared memory "
+                  f"{rss_mb(proc.pid, 'RssShmem'):.0f} MB); IoU before {np.mean(before_ious):.3f}, "
+                  f"after {np.mean(ious):.3f}")
+            assert np.mean(ious) > NODE_REAL_MIN_IOU, (seed, np.round(ious, 2))
+            assert np.mean(ious) > np.mean(before_ious) - 0.1, (seed, np.round(ious, 2), np.round(before_ious, 2))
+        assert rss[1] - rss[0] < FIRST_CAMPAIGN_MB, rss
+        assert rss[2] - rss[1] < MEMORY_SLACK_MB, rss
     finally:
         d.close()
         stop_process(proc)

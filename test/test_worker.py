@@ -235,6 +235,40 @@ def test_prepare_builds_the_tracker_before_the_first_init_box_and_never_while_tr
         worker.stop()
 
 
+def test_settings_changed_while_a_build_runs_are_the_ones_the_next_init_uses():
+    """A parameter call arriving while the worker builds the tracker of the previous one
+    (the hostile campaign's seed + 2 did this: score_threshold 1.0, then the restore) must
+    not be lost: the next init box gets a tracker built from the newest settings."""
+    import threading
+    building, release = threading.Event(), threading.Event()
+    old, new = FakeTracker(), FakeTracker()
+
+    def slow_old():
+        building.set()
+        release.wait(5)
+        return old
+
+    worker = TrackingWorker(slow_old, lambda out: None, lambda text, exc=None: None)
+    worker.start()
+    try:
+        worker.prepare()
+        assert building.wait(5)
+        worker.reconfigure(lambda: new)  # the restore, while the old settings' build runs
+        release.set()
+        worker.initialize(numbered(0), [1, 2, 3, 4])
+        deadline = time.monotonic() + 5
+        while worker.state != TrackState.TRACKING and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert worker.state == TrackState.TRACKING
+        worker.submit(numbered(1))
+        deadline = time.monotonic() + 5
+        while not (old.tracked or new.tracked) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert new.tracked == [1] and old.tracked == []
+    finally:
+        worker.stop()
+
+
 class LearningTracker(FakeTracker):
     """Returns its box before learning (``learn=False``) and logs what happens in which order."""
 

@@ -67,7 +67,10 @@ class TrackingWorker:
         self._running = False
         self._thread: Optional[threading.Thread] = None
         self._tracker = None
-        self._tracker_stale = True
+        # Settings generations: reconfigure() counts them, the tracker records the one it
+        # was built for. A flag would lose a change made while a build runs.
+        self._settings = 0
+        self._tracker_settings = -1
         self._size: Optional[tuple] = None
         self._last_index = -1
         self._state = TrackState.IDLE
@@ -116,7 +119,7 @@ class TrackingWorker:
         """New tracker settings; they apply from the next initialisation on."""
         with self._cond:
             self._make_tracker = make_tracker
-            self._tracker_stale = True
+            self._settings += 1
 
     def build(self, timeout: float = 300.0) -> None:
         """Build the tracker now and wait for it (the node's configure transition: missing
@@ -235,12 +238,19 @@ class TrackingWorker:
         self._catch_up()
 
     def _current_tracker(self):
-        """The tracker of the current settings, built now if there is none or they changed."""
-        if self._tracker is None or self._tracker_stale:
-            self._tracker, self._tracker_stale = None, True
-            self._tracker = self._make_tracker()
-            self._tracker_stale = False
-        return self._tracker
+        """The tracker of the current settings, built now if there is none or they changed.
+
+        Settings that change while a build runs (a parameter call during a prepare) are
+        built next: the tracker is only current for the generation it was built from."""
+        while True:
+            with self._cond:
+                if self._tracker is not None and self._tracker_settings == self._settings:
+                    return self._tracker
+                make, generation = self._make_tracker, self._settings
+            self._tracker, self._tracker_settings = None, -1
+            tracker = make()
+            with self._cond:
+                self._tracker, self._tracker_settings = tracker, generation
 
     def _catch_up(self) -> None:
         """Track the frames that arrived during first-frame training, ``catch_up_step``
