@@ -37,7 +37,7 @@ from rl_tracker_ros.srv import Initialize
 
 CAMPAIGN_SEED = int(os.environ.get("RL_TRACKER_CAMPAIGN_SEED", "20261201"))  # other seeds: other campaigns
 CAMPAIGN_SIZE = 320
-FIRST_CAMPAIGN_MB = 250  # buffers kept for the largest messages: ten 4K frames' worth
+FIRST_CAMPAIGN_MB = 250  # memory kept after the first campaign: ten of its 4K frames' worth
 MEMORY_SLACK_MB = 50     # growth from the second campaign: a leak (measured -10 to +21 MB)
 ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "16UC1", "yuv422", "uyvy", "yuyv", "rgba8", "8UC3",
              "bayer_rggb8", "", "rgb8\x00", "RGB8", "32FC1"]
@@ -273,10 +273,9 @@ def campaign_then_track(d: Driver, proc: subprocess.Popen, log_path: Path, seed:
 def test_the_node_process_survives_a_hostile_campaign_and_still_tracks(tmp_path):
     """Two campaigns. The second (seed + 2) once left the node tracking with a setting it
     had changed during a tracker build (score_threshold 1.0: IoU 0.20 against 0.76), and
-    the pair tells a leak from memory kept: the DDS reader keeps sample buffers sized for
-    the largest messages it has had (4K frames of 25 MB here), and the allocator the heap
-    they needed, so the first campaign raises resident memory once (38-110 MB measured);
-    a leak would go on growing with the second."""
+    the pair tells a leak from memory kept: the first campaign, with its 25 MB 4K frames,
+    raises resident memory once (38-110 MB measured, 24 MB of it shared memory) and three
+    more campaigns after it moved it by -10 to +21 MB each; a leak goes on growing."""
     seq = load_otb(SEQUENCES / "Crossing")
     frames = [f for _, f in zip(range(20), seq)]
     weights = import_weights(MOBILENET_TFJS)
