@@ -102,9 +102,6 @@ class TrackerConfig:
                                          # over the box's context of the trunk's stride-8 map,
                                          # which sees the box's scale (docs/fast_profile.md)
     bbreg_grid: int = 5
-    learn_about: str = "mean"            # mean: a frame's training samples about the top
-                                         # candidates' mean (MDNet) | box: about the box put
-                                         # out (the regressed one)
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256
@@ -177,8 +174,6 @@ class TrackerConfig:
             problems.append(f"profile must be one of {sorted(PROFILES)}")
         if self.feature_mode not in ("crops", "region"):
             problems.append("feature_mode must be crops or region")
-        if self.learn_about not in ("mean", "box"):
-            problems.append("learn_about must be mean or box")
         if self.attention_layer not in ("input", "features"):
             problems.append("attention_layer must be input or features")
         if self.attention_form not in ("official", "per_sample"):

@@ -349,7 +349,7 @@ class DATTracker:
         if attention if attention is not None else cfg.attention_output:
             with timer("attention"):
                 att = self.attention_map(frame, box)
-        self._deferred = (source, frame.shape, success, box if cfg.learn_about == "box" else self.target)
+        self._deferred = (source, frame.shape, success)
         if learn:
             add_stage_times(timer.stages, self.learn())
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
@@ -387,11 +387,11 @@ class DATTracker:
         stage times (``update``). ``updates_skipped`` counts from here on."""
         if self._deferred is None:
             return {}
-        source, shape, success, about = self._deferred
+        source, shape, success = self._deferred
         self._deferred = None
         timer = _StageTimer(self.device)
         with timer("update"):
-            self._learn(source, shape, success, about)
+            self._learn(source, shape, success)
         return timer.stages
 
     def reset(self) -> None:
@@ -432,7 +432,7 @@ class DATTracker:
         cfg = self.cfg
         return float(min(1.0 + cfg.motion_growth * (max(elapsed, 1.0) - 1.0), cfg.motion_max_factor))
 
-    def _learn(self, source, shape, success: bool, about: np.ndarray) -> None:
+    def _learn(self, source, shape, success: bool) -> None:
         """Collect this frame's samples when confident; short-term update on failure,
         long-term update every ``long_interval`` frames (paper section 4).
 
@@ -444,10 +444,10 @@ class DATTracker:
         finishing_init = self.pending is not None and self.pending[3] is not self.optimizer
         if success:
             pos_boxes = self._draw(source, self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
-                                   about, cfg.n_pos_update, cfg.overlap_pos_update)
+                                   self.target, cfg.n_pos_update, cfg.overlap_pos_update)
             neg_boxes = self._draw(source, self._generator("uniform", shape, cfg.trans_neg_update,
                                                            cfg.scale_neg_update),
-                                   about, cfg.n_neg_update, cfg.overlap_neg_update)
+                                   self.target, cfg.n_neg_update, cfg.overlap_neg_update)
             self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0 and not finishing_init:
                 self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer)
