@@ -116,8 +116,6 @@ class TrackerConfig:
     # spread is multiplied by min(1 + motion_growth * (elapsed - 1), motion_max_factor).
     motion_growth: float = 0.5
     motion_max_factor: float = 3.0
-    motion_prior: float = 0.0            # >0: candidates ranked by score minus this x r^2 / 2,
-                                         # r their centre's displacement in search spreads
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -260,7 +258,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "trans", "scale", "trans_expand", "lost_after", "min_box_size", "trans_neg_update",
             "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
             "redetect_step", "redetect_every")
-NON_NEGATIVE = ("seed", "motion_prior", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
+NON_NEGATIVE = ("seed", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
                 "iters_update", "attention_blur", "lam")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
 

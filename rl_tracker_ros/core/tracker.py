@@ -201,15 +201,6 @@ class DATTracker:
     def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
 
-    def _motion_penalty(self, samples: np.ndarray, spread: float) -> torch.Tensor:
-        """motion_prior x half the squared displacement of each candidate's centre from the
-        target's, in units of the search spread (a Gaussian motion prior in logit units)."""
-        t = self.target
-        d = (samples[:, :2] + samples[:, 2:] / 2) - (t[:2] + t[2:] / 2)
-        sigma = spread * float(np.mean(t[2:]))
-        r2 = (d ** 2).sum(axis=1) / max(sigma, 1e-6) ** 2
-        return torch.as_tensor(0.5 * self.cfg.motion_prior * r2, dtype=torch.float32, device=self.device)
-
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.head(feats)[:, 1]
@@ -340,10 +331,8 @@ class DATTracker:
             # A re-detection lattice is coarse (its neighbours are other places, not other
             # views of one place): its best position alone stands, above its own threshold,
             # and the next frame's local search refines it.
-            scores = self._scores(feats)
-            ranking = scores if redetecting or cfg.motion_prior == 0 else scores - self._motion_penalty(samples, spread)
-            top = ranking.topk(1 if redetecting else cfg.top_k).indices
-            score = float(scores[top].mean())
+            top_scores, top = self._scores(feats).topk(1 if redetecting else cfg.top_k)
+            score = float(top_scores.mean())
             top_np = top.cpu().numpy()
         threshold = max(cfg.success_threshold, cfg.redetect_threshold) if redetecting else cfg.success_threshold
         success = score > threshold
