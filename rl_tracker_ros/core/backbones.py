@@ -135,14 +135,17 @@ class VGGM(Backbone):
         if dense:
             raise ValueError("VGGM has no dense map")
         mid = self._conv2(self.conv1(x))
-        return F.relu(self.conv3(F.max_pool2d(mid, 3, 2))), mid
+        return self._conv3(mid), mid
 
     def _conv2(self, z: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(self.lrn(F.relu(z)), 3, 2)
         return self.lrn(F.relu(self.conv2(x)))
 
+    def _conv3(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv3(F.max_pool2d(x, 3, 2)))
+
     def _after_conv1(self, z: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv3(F.max_pool2d(self._conv2(z), 3, 2)))
+        return self._conv3(self._conv2(z))
 
     def first_layer(self, crops: torch.Tensor) -> torch.Tensor:
         return self.conv1(self.preprocess(crops))
