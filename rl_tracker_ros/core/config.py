@@ -109,8 +109,6 @@ class TrackerConfig:
     scale: float = 1.05                  # candidate scale step: scale ** N(0, 0.5)
     trans_expand: float = 1.5            # spread after a failure
     top_k: int = 5
-    top_k_cluster: float = 0.0           # >0: of the top_k, only those within this x the best
-                                         # one's size of its centre make the box
     success_threshold: float = 0.0       # mean top-k positive logit
     lost_after: int = 5                  # consecutive failures before UNCERTAIN becomes LOST
     min_box_size: float = 10.0           # pixels, lower clamp on sample sizes
@@ -260,7 +258,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "trans", "scale", "trans_expand", "lost_after", "min_box_size", "trans_neg_update",
             "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
             "redetect_step", "redetect_every")
-NON_NEGATIVE = ("seed", "top_k_cluster", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
+NON_NEGATIVE = ("seed", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
                 "iters_update", "attention_blur", "lam")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
 

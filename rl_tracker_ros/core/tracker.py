@@ -338,13 +338,6 @@ class DATTracker:
         success = score > threshold
         with timer("bbreg"):
             if success:
-                if cfg.top_k_cluster > 0 and len(top_np) > 1:
-                    # Keep the top candidates near the best one: a mean over two places
-                    # (the target and a distractor) lies between them.
-                    centres = samples[top_np, :2] + samples[top_np, 2:] / 2
-                    reach = cfg.top_k_cluster * float(np.mean(samples[top_np[0], 2:]))
-                    near = np.linalg.norm(centres - centres[0], axis=1) <= reach
-                    top_np, top = top_np[near], top[torch.as_tensor(near, device=top.device)]
                 top_boxes = samples[top_np]
                 self.target = top_boxes.mean(axis=0)
                 box = (self.bbreg.predict(self._bbreg_features(source, top_boxes, feats[top]), top_boxes).mean(axis=0)
