@@ -1,4 +1,5 @@
 """The frame buffer and the tracking thread, without ROS."""
+import threading
 import time
 
 import numpy as np
@@ -50,6 +51,14 @@ class FakeTracker:
         self.resets += 1
 
 
+def wait_until(predicate, timeout=5.0):
+    """Poll ``predicate`` until it holds; fail if it still does not after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not predicate():
+        time.sleep(0.005)
+    assert predicate()
+
+
 class Harness:
     def __init__(self, tracker, **worker_options):
         self.tracker, self.outputs, self.errors = tracker, [], []
@@ -65,10 +74,7 @@ class Harness:
         """Called with every output as it is published (a test may replace it)."""
 
     def wait(self, predicate, timeout=5.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and not predicate():
-            time.sleep(0.005)
-        assert predicate()
+        wait_until(predicate, timeout)
 
 
 def numbered(i: int, shape=(20, 30, 3)) -> Frame:
@@ -218,15 +224,11 @@ def test_prepare_builds_the_tracker_before_the_first_init_box_and_never_while_tr
     worker.start()
     try:
         worker.prepare()
-        deadline = time.monotonic() + 5
-        while not builds and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: builds)
         assert builds == [1]
         worker.initialize(numbered(0), [1, 2, 3, 4])
-        deadline = time.monotonic() + 5
-        while worker.state != TrackState.TRACKING and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert worker.state == TrackState.TRACKING and builds == [1]  # the init used the prepared one
+        wait_until(lambda: worker.state == TrackState.TRACKING)
+        assert builds == [1]  # the init used the prepared one
         worker.reconfigure(lambda: builds.append(2) or tracker)
         worker.prepare()  # while tracking: the running target keeps its tracker
         time.sleep(0.1)
@@ -239,7 +241,6 @@ def test_settings_changed_while_a_build_runs_are_the_ones_the_next_init_uses():
     """A parameter call arriving while the worker builds the tracker of the previous one
     (the hostile campaign's seed + 2 did this: score_threshold 1.0, then the restore) must
     not be lost: the next init box gets a tracker built from the newest settings."""
-    import threading
     building, release = threading.Event(), threading.Event()
     old, new = FakeTracker(), FakeTracker()
 
@@ -256,14 +257,9 @@ def test_settings_changed_while_a_build_runs_are_the_ones_the_next_init_uses():
         worker.reconfigure(lambda: new)  # the restore, while the old settings' build runs
         release.set()
         worker.initialize(numbered(0), [1, 2, 3, 4])
-        deadline = time.monotonic() + 5
-        while worker.state != TrackState.TRACKING and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert worker.state == TrackState.TRACKING
+        wait_until(lambda: worker.state == TrackState.TRACKING)
         worker.submit(numbered(1))
-        deadline = time.monotonic() + 5
-        while not (old.tracked or new.tracked) and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: old.tracked or new.tracked)
         assert new.tracked == [1] and old.tracked == []
     finally:
         worker.stop()
