@@ -53,6 +53,25 @@ def test_same_seed_same_run():
     np.testing.assert_array_equal(np.array(runs[0]), np.array(runs[1]))
 
 
+def test_every_initialisation_starts_from_the_same_untrained_classifier():
+    """The untrained classifier is drawn once, when the tracker is built; a second
+    initialisation must start from it again, not from the classifier the first one trained,
+    and with the same random streams: the same run as a tracker built afresh."""
+    frames, gt = synthetic_sequence(n=5)
+
+    def run(tr):
+        tr.initialize(frames[0], gt[0])
+        return [tr.track(f).box for f in frames[1:]]
+
+    tr = make(0.0)
+    first = run(tr)
+    again = run(tr)
+    fresh = run(make(0.0))
+    np.testing.assert_array_equal(np.array(again), np.array(first))
+    np.testing.assert_array_equal(np.array(fresh), np.array(first))
+    assert not torch.equal(tr.head.fc4.weight, tr._blank[0].fc4.weight)  # trained a copy, not the blank
+
+
 def test_bad_inputs_are_clear_errors_and_lose_nothing():
     frames, gt = synthetic_sequence(n=3)
     tr = make(0.0)
