@@ -42,9 +42,6 @@ class TrackerConfig:
                                          # last strided layer dilated, RT-MDNet's dense map)
     trunk_precision: str = "float32"     # float32 | float16 | bfloat16: autocast for the frozen
                                          # trunk's features (float16 is for CUDA)
-    head_precision: str = "float32"      # float32 | bfloat16: autocast for the classifier's
-                                         # matrix products (scoring, mining, training steps;
-                                         # weights, loss and updates stay float32)
 
     # --- crops -------------------------------------------------------------------------
     crop_size: int = 107
@@ -203,8 +200,6 @@ class TrackerConfig:
             problems.append("update_iters_per_frame must be >= 0")
         if self.trunk_precision not in ("float32", "float16", "bfloat16"):
             problems.append("trunk_precision must be float32, float16 or bfloat16")
-        if self.head_precision not in ("float32", "bfloat16"):
-            problems.append("head_precision must be float32 or bfloat16")
         if not 0.25 <= self.region_zoom <= 2.0:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:

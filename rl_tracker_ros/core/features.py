@@ -15,6 +15,7 @@ keeps (``Backbone.map_cells``): RoIAlign with one sample per output cell.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Optional, Tuple
 
 import numpy as np
@@ -22,7 +23,6 @@ import torch
 import torch.nn.functional as F
 
 from .crops import context_regions, extract_crops, frame_to_tensor, resample_regions
-from .head import autocast_context
 from .training import SampleSet
 
 
@@ -59,6 +59,13 @@ def tracking_scale(target: np.ndarray, crop_size: int, padding: int, zoom: float
     return zoom * inner / np.maximum(np.asarray(target, dtype=np.float64)[2:], 1e-6)
 
 
+def trunk_precision(device: torch.device, dtype: Optional[torch.dtype]):
+    """Autocast context for the frozen trunk (``dtype`` None: full float32)."""
+    if dtype is None or dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 class CropFeatures:
     """The paper's way: a ``crop_size`` crop per box, the trunk on each (in chunks)."""
 
@@ -77,7 +84,7 @@ class CropFeatures:
         return extract_crops(self.frame_t, boxes, self.crop_size, self.padding)
 
     def features(self, crops: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), autocast_context(crops.device, self.dtype):
+        with torch.no_grad(), trunk_precision(crops.device, self.dtype):
             out = [self.trunk(c.float().contiguous(memory_format=torch.channels_last)).float()
                    for c in crops.split(self.chunk_size)]
         return torch.cat(out) if out else torch.zeros(0, self.feature_dim, device=crops.device)
@@ -149,7 +156,7 @@ class RegionFeatures:
         if self._map is None:
             t = self.trunk
             x = self.image.float().contiguous(memory_format=torch.channels_last)
-            with torch.no_grad(), autocast_context(x.device, self.dtype):
+            with torch.no_grad(), trunk_precision(x.device, self.dtype):
                 xp = t.preprocess(x)
                 if self.keep_mid:
                     m, mid = t.feature_maps(xp, dense=True) if self.dense else t.feature_maps(xp)

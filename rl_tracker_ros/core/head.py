@@ -1,18 +1,10 @@
 """The online-trained classifier: fc4 -> fc5 -> fc6 (MDNet/DAT), two logits (neg, pos)."""
 from __future__ import annotations
 
-import contextlib
-from typing import List, Optional
+from typing import List
 
 import torch
 from torch import nn
-
-
-def autocast_context(device: torch.device, dtype: Optional[torch.dtype]):
-    """Autocast to ``dtype`` on ``device``'s type (None or float32: full precision)."""
-    if dtype is None or dtype == torch.float32:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
 
 
 class Classifier(nn.Module):

@@ -25,7 +25,7 @@ from .boxes import validate_box
 from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
-from .head import Classifier, autocast_context
+from .head import Classifier
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
 from .training import SampleMemory, make_optimizer, train_classifier
@@ -125,7 +125,6 @@ class DATTracker:
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim = self.trunk.feature_dim
         self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
-        self.head_dtype = getattr(torch, self.cfg.head_precision)
         self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
                               if self.cfg.attention_layer == "features" else None)
         self.head: Optional[Classifier] = None
@@ -223,8 +222,8 @@ class DATTracker:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
 
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), autocast_context(self.device, self.head_dtype):
-            return self.head(feats)[:, 1].float()
+        with torch.no_grad():
+            return self.head(feats)[:, 1]
 
     # ------------------------------------------------------------------ public API
     def initialize(self, frame: np.ndarray, box) -> TrackResult:

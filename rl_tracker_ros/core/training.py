@@ -10,7 +10,6 @@ import torch
 import torch._dynamo  # noqa: F401  torch.optim imports it lazily: 4 s inside the first init
 from torch import nn
 
-from .head import autocast_context
 from .attention import attention_maps, feature_attention_maps, first_layer_attention, reciprocative_loss
 
 
@@ -81,13 +80,11 @@ def make_optimizer(head: nn.Module, lr: float, fc6_mult: float, momentum: float,
                            weight_decay=weight_decay, fused=True)
 
 
-def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Tensor, k: int,
-                      dtype: Optional[torch.dtype] = None) -> torch.Tensor:
-    """Hard negative mining: the ``k`` candidates the classifier scores most positive
-    (its products in ``dtype``, see ``head_precision``)."""
+def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
+    """Hard negative mining: the ``k`` candidates the classifier scores most positive."""
     head.eval()
-    with torch.no_grad(), autocast_context(feats.device, dtype):
-        scores = head(feats[candidates])[:, 1].float()
+    with torch.no_grad():
+        scores = head(feats[candidates])[:, 1]
     return candidates[scores.topk(min(k, len(candidates))).indices]
 
 
@@ -111,11 +108,10 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
     pos_it = _cycling_batches(len(pos), cfg.batch_pos, gen)
     neg_it = _cycling_batches(len(neg), max(cfg.batch_neg_cand, cfg.batch_neg), gen)
     params = [p for p in head.parameters() if p.requires_grad]
-    head_dtype = getattr(torch, cfg.head_precision)
     for _ in range(iters):
         pi = next(pos_it).to(device)
         ni = next(neg_it).to(device)
-        ni = hardest_negatives(head, neg.feats, ni, cfg.batch_neg, head_dtype)
+        ni = hardest_negatives(head, neg.feats, ni, cfg.batch_neg)
         head.train()
         batch = SampleSet.cat([pos.take(pi), neg.take(ni)])
         labels = torch.cat([torch.ones(len(pi)), torch.zeros(len(ni))]).long().to(device)
@@ -129,9 +125,7 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
         elif cfg.lam > 0:
             logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
         else:
-            with autocast_context(device, head_dtype):
-                logits = head(batch.feats)
-            logits, a_pos, a_neg = logits.float(), None, None
+            logits, a_pos, a_neg = head(batch.feats), None, None
         loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
                                   cfg.attention_form, cfg.loss_reduction)
         optimizer.zero_grad(set_to_none=True)
