@@ -42,9 +42,6 @@ class TrackerConfig:
                                          # last strided layer dilated, RT-MDNet's dense map)
     trunk_precision: str = "float32"     # float32 | float16 | bfloat16: autocast for the frozen
                                          # trunk's features (float16 is for CUDA)
-    feature_projection: int = 0          # region mode: the map's channels projected onto this
-                                         # many principal directions of the first frame's map
-                                         # before the classifier reads it (0: all channels)
 
     # --- crops -------------------------------------------------------------------------
     crop_size: int = 107
@@ -201,8 +198,6 @@ class TrackerConfig:
             problems.append("iters_init_now must be in [0, iters_init]")
         if self.update_iters_per_frame < 0:
             problems.append("update_iters_per_frame must be >= 0")
-        if self.feature_projection < 0 or (self.feature_projection and self.feature_mode != "region"):
-            problems.append("feature_projection must be >= 0, and needs feature_mode region")
         if self.trunk_precision not in ("float32", "float16", "bfloat16"):
             problems.append("trunk_precision must be float32, float16 or bfloat16")
         if not 0.25 <= self.region_zoom <= 2.0:

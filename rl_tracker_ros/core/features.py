@@ -52,15 +52,6 @@ def aligned_sizes(sides: np.ndarray, crop_size: int, step: int, max_side: int) -
     return np.clip(up, smallest, largest).astype(int)
 
 
-def principal_directions(m: torch.Tensor, n: int) -> torch.Tensor:
-    """(n, C): the ``n`` leading eigenvectors of the second-moment matrix of map ``m``'s
-    (1, C, H, W) cell vectors (not centred: the features are used as they are, no mean
-    taken off), the orthonormal projection that keeps most of the map's energy."""
-    x = m[0].reshape(m.shape[1], -1).double()
-    _, vectors = torch.linalg.eigh(x @ x.T / x.shape[1])
-    return vectors[:, -n:].flip(1).T.to(m.dtype).contiguous()
-
-
 def tracking_scale(target: np.ndarray, crop_size: int, padding: int, zoom: float = 1.0) -> np.ndarray:
     """(sx, sy) frame-to-trunk pixels that make ``target`` ``zoom`` times a paper crop's
     inner box (``crop_size - 2 * padding``) wide and high: the scale features are read at."""
@@ -156,23 +147,6 @@ class RegionFeatures:
         self.keep_mid = mid  # also keep the trunk's mid-level map (box regression reads it)
         self._map = None
         self._mid = None
-        self.projection: Optional[torch.Tensor] = None  # (n, C): see project()
-        self._projected = None
-
-    def project(self, projection: Optional[torch.Tensor]) -> None:
-        """Read the classifier's features from the map's channels projected by
-        ``projection`` (n, C) (``feature_projection``), None for all channels."""
-        self.projection, self._projected = projection, None
-
-    @property
-    def read_map(self) -> torch.Tensor:
-        """The map the classifier's features are read from: :attr:`map`, projected onto
-        ``projection``'s directions when set (one 1x1 product per frame, before the reads)."""
-        if self.projection is None:
-            return self.map
-        if self._projected is None:
-            self._projected = F.conv2d(self.map, self.projection[:, :, None, None]).contiguous()
-        return self._projected
 
     @property
     def map(self) -> torch.Tensor:
@@ -219,7 +193,7 @@ class RegionFeatures:
         """(N, D) features of ``boxes`` (frame pixels), as the trunk gives for crops."""
         t = self.trunk
         cells = torch.as_tensor(t.map_cells, dtype=torch.float32) * t.map_stride + t.map_first
-        return self._read(self.read_map, boxes, cells / self.crop_size, self.stride, self.first)
+        return self._read(self.map, boxes, cells / self.crop_size, self.stride, self.first)
 
     def mid_features(self, boxes: np.ndarray, grid: int) -> torch.Tensor:
         """(N, C * grid * grid) features of ``boxes`` from the mid-level map: a ``grid`` x

@@ -24,8 +24,7 @@ from .bbreg import BBoxRegressor
 from .boxes import validate_box
 from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
-from .features import (CropFeatures, RegionFeatures, covering_region, map_shape, principal_directions,
-                       tracking_scale)
+from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
 from .head import Classifier
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
@@ -124,17 +123,10 @@ class DATTracker:
         if self.cfg.bbreg_features == "mid" and getattr(trunk, "mid_stride", None) is None:
             raise ValueError(f"bbreg_features mid needs a trunk with a mid-level map; {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
+        self.feature_dim = self.trunk.feature_dim
         self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
-        self.feature_dim, self.feature_shape = self.trunk.feature_dim, None
-        if self.cfg.attention_layer == "features" or self.cfg.feature_projection:
-            channels, k, _ = map_shape(self.trunk, self.cfg.crop_size)
-            if self.cfg.feature_projection > channels:
-                raise ValueError(f"feature_projection {self.cfg.feature_projection} is more than the "
-                                 f"{channels} channels of the {type(trunk).__name__} map")
-            channels = self.cfg.feature_projection or channels
-            self.feature_dim = channels * k * k
-            self.feature_shape = (channels, k, k) if self.cfg.attention_layer == "features" else None
-        self.projection: Optional[torch.Tensor] = None  # (n, C): the first frame's (feature_projection)
+        self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
+                              if self.cfg.attention_layer == "features" else None)
         self.head: Optional[Classifier] = None
         self._blank = self._blank_classifier()
         self._deferred = None  # a tracked frame's learning, until learn() runs it
@@ -172,11 +164,9 @@ class DATTracker:
                                 cfg.crop_padding, cfg.chunk_size, cfg.keeps_crops, self.feature_dim,
                                 self.trunk_dtype)
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
-        source = RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
-                                max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
-                                cfg.region_dense, keep, mid=cfg.bbreg_features == "mid")
-        source.project(self.projection)
-        return source
+        return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
+                              max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
+                              cfg.region_dense, keep, mid=cfg.bbreg_features == "mid")
 
     def _bbreg_features(self, source, boxes: np.ndarray, feats: Optional[torch.Tensor] = None) -> torch.Tensor:
         """What box regression reads for ``boxes``: the mid-level lattice (``bbreg_features:
@@ -273,13 +263,8 @@ class DATTracker:
             reg_boxes = draw_samples(
                 self._generator("uniform", shape, cfg.trans_bbreg, cfg.scale_bbreg, cfg.aspect_bbreg),
                 box, cfg.n_bbreg if cfg.bbreg else 0, self.rng, cfg.overlap_bbreg)
-            self.projection = None
             source = self._source(frame, np.concatenate([box[None], pos_boxes, neg_boxes, reg_boxes]), box,
                                   keep=box)
-            if cfg.feature_projection:
-                # The first frame's map sets the directions every later frame is read along.
-                self.projection = principal_directions(source.map, cfg.feature_projection)
-                source.project(self.projection)
             pos_boxes, neg_boxes, reg_boxes = (b[source.inside(b)] for b in (pos_boxes, neg_boxes, reg_boxes))
         if len(pos_boxes) == 0 or len(neg_boxes) == 0:
             # Nothing to learn from: a classifier that was never trained must not report
