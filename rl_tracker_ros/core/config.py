@@ -136,8 +136,6 @@ class TrackerConfig:
     n_frames_long: int = 100             # frames of positives kept
     n_frames_short: int = 20             # frames used by the short-term update
     n_frames_neg: int = 20               # frames of negatives kept
-    keep_first_positives: bool = False   # the first frame's positives stay in every update
-                                         # (the only samples known to be the target)
     long_interval: int = 10
     iters_update: int = 15
     lr_update: float = 3e-4

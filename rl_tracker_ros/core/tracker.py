@@ -28,7 +28,7 @@ from .features import CropFeatures, RegionFeatures, covering_region, map_shape, 
 from .head import Classifier
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
-from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
+from .training import SampleMemory, make_optimizer, train_classifier
 from .weights import load_backbone
 
 
@@ -288,11 +288,7 @@ class DATTracker:
             self.memory = SampleMemory(cfg.n_frames_long, cfg.n_frames_neg)
             keep_pos = torch.randperm(len(pos), generator=self.gen)[:cfg.n_pos_update].to(self.device)
             keep_neg = torch.randperm(len(neg), generator=self.gen)[:cfg.n_neg_update].to(self.device)
-            if cfg.keep_first_positives:
-                self.memory.anchor = pos.take(keep_pos)
-                self.memory.add(SampleSet.cat([]), neg.take(keep_neg))
-            else:
-                self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
+            self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
             # The rest of the first-frame training, if any, runs on the next frames at the
             # update pace (``update_iters_per_frame``), with its own optimiser and samples.
             self.pending = (pos, neg, cfg.iters_init - now, opt) if now < cfg.iters_init else None

@@ -43,10 +43,6 @@ class SampleMemory:
     def __init__(self, n_pos_frames: int, n_neg_frames: int):
         self.pos: Deque[SampleSet] = deque(maxlen=max(n_pos_frames, 1))
         self.neg: Deque[SampleSet] = deque(maxlen=max(n_neg_frames, 1))
-        self.anchor: Optional[SampleSet] = None  # positives that are never dropped
-
-    def _with_anchor(self, pos):
-        return ([self.anchor] if self.anchor is not None else []) + list(pos)
 
     def add(self, pos: SampleSet, neg: SampleSet) -> None:
         if len(pos):
@@ -55,16 +51,15 @@ class SampleMemory:
             self.neg.append(neg)
 
     def long_term(self):
-        return SampleSet.cat(self._with_anchor(self.pos)), SampleSet.cat(self.neg)
+        return SampleSet.cat(self.pos), SampleSet.cat(self.neg)
 
     def short_term(self, n_frames: int):
         recent = list(self.pos)[-n_frames:]
-        return SampleSet.cat(self._with_anchor(recent)), SampleSet.cat(self.neg)
+        return SampleSet.cat(recent), SampleSet.cat(self.neg)
 
     def clear(self) -> None:
         self.pos.clear()
         self.neg.clear()
-        self.anchor = None
 
 
 def _cycling_batches(n: int, batch: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
