@@ -365,3 +365,44 @@ def test_score_boxes_reads_the_classifier_and_changes_nothing():
     for read in (fresh.score_boxes, fresh.regress_boxes):
         with pytest.raises(RuntimeError, match="before initialize"):
             read(frames[0], gt[:1])
+
+
+def test_a_cut_mobilenet_is_the_first_blocks_of_the_whole_one():
+    """mobilenet_depth cuts the trunk the weights hold after conv_pw_N, sharing its weights:
+    the same features as a trunk built with only those blocks, at the scale that keeps their
+    norm; the map's geometry is unchanged, and depths outside the stride-16 stage refuse."""
+    from rl_tracker_ros.core.backbones import MobileNetV1
+
+    torch.manual_seed(0)
+    full = MobileNetV1(depth=11).freeze()
+    cut = full.truncated(9)
+    alone = MobileNetV1(depth=9)
+    alone.load_state_dict({k: v for k, v in full.state_dict().items()
+                           if not (k.startswith(("dw.", "pw.")) and int(k.split(".")[1]) >= 9)})
+    alone.feature_scale = cut.feature_scale
+    assert cut.depth == 9 and cut.pw[8].weight.data_ptr() == full.pw[8].weight.data_ptr()
+    assert cut.feature_scale == pytest.approx(full.feature_scale * MobileNetV1.scale_at_depth[9])
+    crops = torch.rand(2, 3, 107, 107) * 255
+    with torch.no_grad():
+        torch.testing.assert_close(cut(crops), alone.freeze()(crops))
+        assert cut(crops).shape == full(crops).shape == (2, 4608)
+    assert (cut.map_stride, cut.map_first, cut.map_cells) == (full.map_stride, full.map_first, full.map_cells)
+    for bad in (5, 12):
+        with pytest.raises(ValueError, match="mobilenet_depth"):
+            MobileNetV1(depth=13).truncated(bad)
+    with pytest.raises(ValueError, match="mobilenet_depth"):
+        MobileNetV1(depth=8).truncated(9)  # weights that do not reach conv_pw_9
+    with pytest.raises(ValueError, match="mobilenet_depth"):
+        TrackerConfig(mobilenet_depth=5)
+
+
+def test_the_fast_profile_reads_a_mobilenet_at_conv_pw_8_and_leaves_other_trunks_whole():
+    from rl_tracker_ros.core.backbones import MobileNetV1
+
+    torch.manual_seed(0)
+    trunk = MobileNetV1(depth=11).freeze()
+    tr = DATTracker(TrackerConfig.preset("fast", device="cpu"), backbone=trunk)
+    assert tr.cfg.mobilenet_depth == 8 and tr.trunk.depth == 8 and trunk.depth == 11
+    assert DATTracker(TrackerConfig(device="cpu"), backbone=trunk).trunk.depth == 11  # the paper profile
+    tiny = fast()
+    assert isinstance(tiny.trunk, TinyTrunk)

@@ -211,8 +211,31 @@ class MobileNetV1(Backbone):
             self.pw.append(nn.Conv2d(cin, cout, 1, bias=True))
             cin = cout
 
+    #: Cut after conv_pw_N, the factor on ``feature_scale`` that keeps the features' norm at
+    #: conv_pw_11's (Girl's first target crop: conv_pw_8's features have 1.30x the norm,
+    #: conv_pw_9's 1.34x; over the eight development sequences' first crops the ratio
+    #: spreads from 0.8x to 1.3x). The depths issue #15 measured, at these factors.
+    scale_at_depth = {7: 0.73, 8: 0.77, 9: 0.75, 10: 0.8}
+
     def preprocess(self, crops: torch.Tensor) -> torch.Tensor:
         return crops / 127.5 - 1.0
+
+    def truncated(self, depth: int) -> "MobileNetV1":
+        """This trunk up to ``conv_pw_{depth}``, sharing its weights (no copy).
+
+        Every depth from 6 to 11 ends at stride 16, so the map's geometry and a crop's
+        4608 features stay those of depth 11; what changes is how far a cell sees (a
+        receptive field of 123 px at conv_pw_8, 155 at conv_pw_9, 219 at conv_pw_11) and how
+        specific to ImageNet's classes its channels are."""
+        if not 6 <= depth <= min(self.depth, 11):
+            raise ValueError(f"mobilenet_depth {depth}: this trunk holds conv_pw_1..{self.depth}, and the "
+                             "stride-16 map is conv_pw_6..11")
+        net = MobileNetV1(depth=depth)
+        net.conv1, net.dw, net.pw = self.conv1, nn.ModuleList(self.dw[:depth]), nn.ModuleList(self.pw[:depth])
+        factor = self.scale_at_depth.get(depth, 1.0) / self.scale_at_depth.get(self.depth, 1.0)
+        net.feature_scale = self.feature_scale * factor
+        net.scale_for_reduction = {k: v * factor for k, v in self.scale_for_reduction.items()}
+        return net.freeze()
 
     # Before the final pool a 107 crop gives 7x7 cells. Each stride-2 TF-'same' layer maps
     # centres as c_in = 2 c_out + 0.5, so four of them give 16 j + 7.5 + 8 = 16 j + 15.5.

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .attention import box_attention
-from .backbones import Backbone
+from .backbones import Backbone, MobileNetV1
 from .bbreg import BBoxRegressor
 from .boxes import validate_box
 from .config import TrackerConfig
@@ -112,6 +112,8 @@ class DATTracker:
         self.device = resolve_device(self.cfg.device)
         trunk = backbone if backbone is not None else load_backbone(
             self.cfg.backbone, self.cfg.weights, self.cfg.allow_random_backbone)
+        if self.cfg.mobilenet_depth and isinstance(trunk, MobileNetV1) and trunk.depth != self.cfg.mobilenet_depth:
+            trunk = trunk.truncated(self.cfg.mobilenet_depth)  # shares the weights (the harness shares trunks)
         if self.cfg.feature_scale is not None:
             trunk.feature_scale = float(self.cfg.feature_scale)
         elif self.cfg.loss_reduction in getattr(trunk, "scale_for_reduction", {}):
