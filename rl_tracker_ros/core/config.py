@@ -343,6 +343,8 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # 219, channels less specific to ImageNet's classes): over five seeds offline 0.607 +-
     # 0.025 against 0.576 +- 0.033, ahead on four seeds of five; conv_pw_7 / 9 / 10 scored
     # 0.588 +- 0.055 / 0.600 +- 0.048 / 0.572 (two seeds) (issue #15, results/fast_levers6/).
+    # At 30 Hz level with conv_pw_11 over seeds 0-2 (0.574 against 0.572), in less time a
+    # frame (median 16 ms against 18; results/fast_levers7_realtime/).
     "fast": dict(
         mobilenet_depth=8,
         feature_mode="region",
