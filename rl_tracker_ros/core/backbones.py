@@ -230,7 +230,8 @@ class MobileNetV1(Backbone):
         if not 6 <= depth <= min(self.depth, 11):
             raise ValueError(f"mobilenet_depth {depth}: this trunk holds conv_pw_1..{self.depth}, and the "
                              "stride-16 map is conv_pw_6..11")
-        net = MobileNetV1(depth=depth)
+        with torch.device("meta"):  # its own layers are replaced by these: nothing to draw
+            net = MobileNetV1(depth=depth)
         net.conv1, net.dw, net.pw = self.conv1, nn.ModuleList(self.dw[:depth]), nn.ModuleList(self.pw[:depth])
         factor = self.scale_at_depth.get(depth, 1.0) / self.scale_at_depth.get(self.depth, 1.0)
         net.feature_scale = self.feature_scale * factor
