@@ -109,7 +109,10 @@ class TrackerConfig:
     n_samples: int = 256
     trans: float = 0.6                   # candidate spread, x mean(w, h)
     scale: float = 1.05                  # candidate scale step: scale ** N(0, 0.5)
-    trans_expand: float = 1.5            # spread after a failure
+    trans_expand: float = 1.5            # spread after failures
+    trans_growth: float = 0.0            # >0: each failure widens the spread by 1 + this, up to
+                                         # trans_expand (py-MDNet's later code: 0.1); 0: the
+                                         # first failure jumps to trans_expand (DAT's code)
     top_k: int = 5
     success_threshold: float = 0.0       # mean top-k positive logit
     lost_after: int = 5                  # consecutive failures before UNCERTAIN becomes LOST
@@ -118,6 +121,17 @@ class TrackerConfig:
     # spread is multiplied by min(1 + motion_growth * (elapsed - 1), motion_max_factor).
     motion_growth: float = 0.5
     motion_max_factor: float = 3.0
+    # Constant-velocity search: the candidates are drawn about the last box moved by
+    # velocity_gain x the target's velocity x elapsed (0: about the last box, MDNet). The
+    # velocity is a running mean (weight velocity_smoothing on the old value) of the
+    # confident boxes' motion per frame interval, at most one target size a frame; LOST
+    # forgets it.
+    velocity_gain: float = 0.0
+    velocity_smoothing: float = 0.5
+    # A frozen copy of the classifier as the first frame trained it scores every candidate
+    # beside the online one: score = (online + anchor_weight x first-frame) / (1 +
+    # anchor_weight) (0: the online classifier alone, MDNet).
+    anchor_weight: float = 0.0
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -194,6 +208,8 @@ class TrackerConfig:
                             "and attention_layer features")
         if not 0.0 <= self.neg_whole_fraction <= 1.0:
             problems.append("neg_whole_fraction must be in [0, 1]")
+        if not 0.0 <= self.velocity_smoothing < 1.0:
+            problems.append("velocity_smoothing must be in [0, 1)")
         if not (self.motion_growth >= 0 and self.motion_max_factor >= 1):
             problems.append("motion_growth must be >= 0 and motion_max_factor >= 1")
         if not 0 <= self.iters_init_now <= self.iters_init:
@@ -263,7 +279,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
             "redetect_step", "redetect_every")
 NON_NEGATIVE = ("seed", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
-                "iters_update", "attention_blur", "lam")
+                "iters_update", "attention_blur", "lam", "velocity_gain", "anchor_weight", "trans_growth")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
 
 
