@@ -6,7 +6,18 @@ were added (issue #5): the paper profile as it was then, the per-sample form of 
 with the mean cross-entropy. ``data/paper_profile_official_golden.json`` holds the
 boxes of today's paper profile (the official form and summed loss, issue #14) at its
 commit. Any change to the paper path's sampling, crops, features, training or update
-schedule moves these boxes; float noise across machines stays far below 0.05 px.
+schedule moves these boxes.
+
+The real clip leaves out one case: the per-sample form at lambda 5. Its first-frame
+training amplifies float rounding chaotically, so its boxes follow the CPU's kernels, not
+the code: the same commit parts from its golden boxes at frame 3 (up to 4.3 px) where MKL
+uses its AVX-512 kernels instead of AVX2, and at frame 9 (1.0 px) on another AVX-512
+machine with AVX2 pinned, while lambda 0 and lambda 5 of that form differ by at most
+3.6 px on the same frames. Across kernel paths its first-frame classifier moves up to
+62 % (largest relative weight change) against 5 % for the official form at lambda 5 and
+4 % or less at lambda 0: a golden for that case measures the machine. The synthetic clip
+still checks it, and the other three real-clip cases agree far below 0.05 px across
+machines.
 """
 import json
 from pathlib import Path
@@ -45,10 +56,13 @@ def test_paper_profile_boxes_unchanged_on_synthetic_clip(lam, form):
     np.testing.assert_allclose(boxes, golden["runs"][f"synthetic_tiny_lam{lam:g}"], atol=TOL_PX, rtol=0)
 
 
+#: Every (lambda, form) but the chaotic one (see the module docstring).
+REAL_CLIP_CASES = [(lam, form) for lam in (0.0, 5.0) for form in sorted(FORMS) if (lam, form) != (5.0, "per_sample")]
+
+
 @needs_shared(MOBILENET_TFJS)
 @needs_shared(SEQUENCES / "Crossing")
-@pytest.mark.parametrize("form", sorted(FORMS))
-@pytest.mark.parametrize("lam", [0.0, 5.0])
+@pytest.mark.parametrize("lam, form", REAL_CLIP_CASES)
 def test_paper_profile_boxes_unchanged_on_real_clip(lam, form):
     golden, overrides = FORMS[form]
     seq = load_otb(SEQUENCES / "Crossing")

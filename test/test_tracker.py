@@ -192,3 +192,36 @@ def test_interleaved_trackers_run_as_they_would_alone():
     np.testing.assert_array_equal(np.array(got_a), np.array(alone_a))
     np.testing.assert_array_equal(np.array(got_b), np.array(alone_b))
     assert not np.array_equal(np.array(alone_a), np.array(alone_b))  # the seeds do differ
+
+
+@pytest.mark.parametrize("growth, spreads", [(0.0, [1.5, 1.5, 1.5, 1.5, 1.5]),
+                                             (0.3, [0.78, 1.014, 1.3182, 1.5, 1.5])])
+def test_the_search_widens_after_failures_at_once_or_failure_by_failure(growth, spreads):
+    """trans_growth 0 (DAT's code): the first failure searches trans_expand wide; > 0: each
+    failure widens the spread by 1 + trans_growth, up to trans_expand; a success returns to
+    trans. Read off the spread each frame's candidates are drawn with."""
+    frames, gt = synthetic_sequence(n=3)
+    tr = make(0.0, success_threshold=0.3, trans_growth=growth, lost_after=10)
+    tr.initialize(frames[0], gt[0])
+    drawn_with = []
+    make_generator = tr._generator
+
+    def recording(kind, shape, trans, *rest):
+        if kind == "gaussian" and trans >= tr.cfg.trans:  # the search's draws, not the training samples'
+            drawn_with.append(trans)
+        return make_generator(kind, shape, trans, *rest)
+
+    tr._generator = recording
+    empty = np.random.default_rng(5).integers(0, 90, frames[0].shape, dtype=np.uint8)
+    for _ in spreads:
+        assert tr.track(empty).score <= 0.3
+    tr.track(frames[1])
+    np.testing.assert_allclose(drawn_with, [tr.cfg.trans] + spreads, rtol=1e-9)  # the last: frames[1]'s search
+    assert tr.state is TrackState.TRACKING and tr.trans == tr.cfg.trans
+
+
+def test_only_the_fast_profile_widens_its_search_failure_by_failure():
+    assert TrackerConfig.preset("paper").trans_growth == 0.0
+    assert TrackerConfig.preset("fast").trans_growth == 0.3
+    with pytest.raises(ValueError, match="trans_growth"):
+        TrackerConfig(trans_growth=-0.1)

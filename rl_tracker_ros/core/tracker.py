@@ -130,7 +130,6 @@ class DATTracker:
         self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
                               if self.cfg.attention_layer == "features" else None)
         self.head: Optional[Classifier] = None
-        self.anchor: Optional[Classifier] = None  # the first frame's classifier, frozen (anchor_weight)
         self._blank = self._blank_classifier()
         self._deferred = None  # a tracked frame's learning, until learn() runs it
         self.state = TrackState.IDLE
@@ -226,11 +225,7 @@ class DATTracker:
 
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            online = self.head(feats)[:, 1]
-            if self.anchor is None:
-                return online
-            w = self.cfg.anchor_weight
-            return (online + w * self.anchor(feats)[:, 1]) / (1 + w)
+            return self.head(feats)[:, 1]
 
     # ------------------------------------------------------------------ public API
     def initialize(self, frame: np.ndarray, box) -> TrackResult:
@@ -290,7 +285,6 @@ class DATTracker:
             opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
             now = cfg.iters_init_now or cfg.iters_init
             self._train(pos, neg, now, opt)
-            self.anchor = copy.deepcopy(self.head).eval() if cfg.anchor_weight > 0 else None
             self.optimizer = make_optimizer(self.head, cfg.lr_update, cfg.fc6_lr_mult, cfg.momentum,
                                             cfg.weight_decay)
             self.memory = SampleMemory(cfg.n_frames_long, cfg.n_frames_neg)
@@ -304,8 +298,6 @@ class DATTracker:
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
         self.target = box.copy()
-        self.velocity = np.zeros(2)  # px per frame interval (velocity_gain)
-        self._since_confident = 0.0  # frame intervals since the last confident box
         self._deferred = None  # a learning step for the old target is not for this one
         self.trans = cfg.trans
         self.failures = 0
@@ -350,7 +342,7 @@ class DATTracker:
             else:
                 spread = self.trans * self.motion_factor(elapsed)
                 samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
-                    self._search_centre(elapsed), cfg.n_samples, self.rng)
+                    self.target, cfg.n_samples, self.rng)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -364,11 +356,9 @@ class DATTracker:
             top_np = top.cpu().numpy()
         threshold = max(cfg.success_threshold, cfg.redetect_threshold) if redetecting else cfg.success_threshold
         success = score > threshold
-        self._since_confident += elapsed
         with timer("bbreg"):
             if success:
                 top_boxes = samples[top_np]
-                self._update_velocity(top_boxes.mean(axis=0))
                 self.target = top_boxes.mean(axis=0)
                 box = (self.bbreg.predict(self._bbreg_features(source, top_boxes, feats[top]), top_boxes).mean(axis=0)
                        if self.bbreg.fitted else self.target.copy())
@@ -446,27 +436,6 @@ class DATTracker:
         self.search_round += 1
         return tile_candidates(tile, self.target, cfg.redetect_step * stride / scale)
 
-    def _search_centre(self, elapsed: float) -> np.ndarray:
-        """The box the candidates are drawn about: the last confident box, moved on by the
-        velocity over the frame intervals since it (constant-velocity search,
-        ``velocity_gain``). A Gaussian draw puts most candidates near its centre and the
-        top-k mean leans towards them, so a fast target searched about its old place is
-        found behind where it is, a little more each frame, until it is lost."""
-        box = self.target.copy()
-        if self.cfg.velocity_gain > 0:
-            box[:2] += self.cfg.velocity_gain * self.velocity * (self._since_confident + elapsed)
-        return box
-
-    def _update_velocity(self, new_target: np.ndarray) -> None:
-        """Fold a confident box's motion since the last one into the running velocity."""
-        cfg = self.cfg
-        if cfg.velocity_gain > 0:
-            step = (new_target[:2] + new_target[2:] / 2 - self.target[:2] - self.target[2:] / 2) / self._since_confident
-            cap = new_target[2:].mean()  # at most one target size a frame interval
-            step *= min(1.0, cap / max(float(np.hypot(*step)), 1e-9))
-            self.velocity = cfg.velocity_smoothing * self.velocity + (1 - cfg.velocity_smoothing) * step
-        self._since_confident = 0.0
-
     def _update_state(self, success: bool) -> None:
         if success:
             self.search_round = 0
@@ -478,8 +447,6 @@ class DATTracker:
             grown = self.trans * (1 + self.cfg.trans_growth)
             self.trans = min(grown, self.cfg.trans_expand) if self.cfg.trans_growth > 0 else self.cfg.trans_expand
             self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
-            if self.state == TrackState.LOST:
-                self.velocity = np.zeros(2)  # a lost target's motion is not known
 
     def motion_factor(self, elapsed: float) -> float:
         """How much wider than usual to search after ``elapsed`` frame intervals."""
