@@ -16,7 +16,9 @@ apply_loopback_env()
 
 import numpy as np  # noqa: E402
 import rclpy  # noqa: E402
+import rclpy.executors  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
@@ -83,7 +85,9 @@ class RosHarness:
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.driver)
-        self._spin = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stopping = False
+        self.spin_races: List[Exception] = []
+        self._spin = threading.Thread(target=self._spin_loop, daemon=True)
         self._spin.start()
         try:
             # A bound on DDS discovery, not a timing.
@@ -163,9 +167,25 @@ class RosHarness:
     def outputs_for(self, header: Header) -> List[TrackedObject]:
         return [m for m in self.got("tracked_object") if m.header.stamp == header.stamp]
 
+    def _spin_loop(self) -> None:
+        """``executor.spin``, but one that outlives rclpy's destroy race, as the node's own
+        ``spin`` does. A lifecycle transition destroys the node's subscriptions in one executor
+        thread while another may be building its next wait set from them; rclpy then raises
+        InvalidHandle ("destruction was requested") in that thread, and a plain ``spin`` dies
+        with it, so the transition's own answer is never sent (seen once in a fresh-clone CI
+        run: "deactivate answered" timed out). The race is counted in ``spin_races`` and spinning goes on."""
+        while not self._stopping and self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except _rclpy.InvalidHandle as exc:
+                self.spin_races.append(exc)
+            except (rclpy.executors.ShutdownException, rclpy.executors.ExternalShutdownException):
+                return
+
     def close(self) -> None:
         # The spin thread must be gone before the context is: a last wait set built on a
         # shut-down context raises in that thread.
+        self._stopping = True
         self.executor.shutdown(timeout_sec=10)
         self._spin.join(timeout=10)
         self.node.destroy_node()
