@@ -173,7 +173,8 @@ class RosHarness:
         thread while another may be building its next wait set from them; rclpy then raises
         InvalidHandle ("destruction was requested") in that thread, and a plain ``spin`` dies
         with it, so the transition's own answer is never sent (seen once in a fresh-clone CI
-        run: "deactivate answered" timed out). The race is counted in ``spin_races`` and spinning goes on."""
+        run: "deactivate answered" timed out). The race is counted in ``spin_races`` and
+        spinning goes on."""
         while not self._stopping and self.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.1)
