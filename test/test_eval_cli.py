@@ -104,6 +104,17 @@ def test_eval_offline_and_realtime_then_report_side_by_side(data, capsys, monkey
     ours = next(p for p in out.iterdir() if p.name.startswith("dat-tiny+") and p.name.endswith("@30hz-x2"))
     assert json.loads((ours / "clipA.json").read_text())["frames_skipped"] > 0  # init alone is > 2 frames
 
+    # A lossy link: its own folders, the lost frames counted apart from the skipped ones.
+    assert cli.main(["eval", str(data / "data"), "--trackers", "csrt", "--out", str(out), "--drop", "0.4",
+                     "--drop-burst", "2", *COMMON]) == 0
+    lossy = json.loads((out / "csrt@drop0.4x2" / "clipA.json").read_text())
+    assert lossy["mode"] == {"kind": "offline", "rate_hz": None, "slowdown": 1.0, "drop": 0.4, "drop_burst": 2,
+                             "drop_seed": 0}
+    assert lossy["frames_lost"] > 0 and lossy["frames_skipped"] == 0
+    assert lossy["frames_processed"] + lossy["frames_lost"] == 6
+    assert cli.main(["eval", str(data / "data"), "--trackers", "csrt", "--out", str(out), "--drop", "1.5",
+                     *COMMON]) == 2
+
     # The report puts offline and real time side by side.
     capsys.readouterr()
     assert cli.main(["report", str(out), "--out", str(data / "report")]) == 0

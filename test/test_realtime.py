@@ -9,7 +9,7 @@ import pytest
 
 from rl_tracker_ros.evaluation.harness import run_evaluation, track_sequence
 from rl_tracker_ros.evaluation.metrics import evaluate
-from rl_tracker_ros.evaluation.realtime import Mode, newest_before
+from rl_tracker_ros.evaluation.realtime import FrameLoss, Mode, newest_before
 from rl_tracker_ros.core.tracker import TrackResult, TrackState
 from rl_tracker_ros.evaluation.trackers import TrackerSpec
 from rl_tracker_ros.media.sequences import Sequence, load_sequences
@@ -161,6 +161,81 @@ def test_a_box_handed_on_before_learning_counts_from_then_and_the_learning_keeps
     assert s["stage_time_s"]["update"] == pytest.approx(0.27)
 
 
+class LostFrames:
+    """A link that loses exactly the given frames (a hand-made FrameLoss)."""
+
+    def __init__(self, frames):
+        self.frames = set(frames)
+
+    def lost(self, i):
+        return i in self.frames
+
+    def count(self, n):
+        return sum(i in self.frames for i in range(n))
+
+
+def test_lost_frames_reach_no_tracker_in_real_time(monkeypatch):
+    # 10 Hz, frames 2, 3 and 6 lost; init 0.05 s, then 0.15 s a frame.
+    #  free 0.05 -> waits for frame 1 (0.1), done 0.25
+    #  free 0.25 -> frames 2 and 3 never come: waits for frame 4 (0.4), elapsed 3, done 0.55
+    #  free 0.55 -> frame 5, done 0.70; free 0.70 -> frame 7 (6 lost), elapsed 2, done 0.85
+    #  free 0.85 -> frame 8, done 1.0; frame 9 is skipped (the tracker is free when frame 10 would come)
+    monkeypatch.setattr(Mode, "loss", lambda self: LostFrames({2, 3, 6}))
+    res, tr = _run(10, [0.05] + [0.15] * 9, Mode(10.0, drop=0.5))
+    assert tr.calls == [(1, 1), (4, 3), (5, 1), (7, 2), (8, 1)]
+    # A lost frame is scored like any other: with the newest box a consumer had.
+    assert [b[0] for b in res["boxes"]] == [0, 0, 1, 1, 1, 4, 5, 5, 7, 8]
+    s = res["scores"]
+    assert (s["frames_processed"], s["frames_skipped"], s["frames_lost"]) == (6, 1, 3)
+
+
+def test_lost_frames_offline_are_scored_with_the_last_result(monkeypatch):
+    monkeypatch.setattr(Mode, "loss", lambda self: LostFrames({2, 3, 6}))
+    res, tr = _run(10, [5.0] + [2.0] * 9, Mode(drop=0.5))
+    assert tr.calls == [(1, 1), (4, 3), (5, 1), (7, 2), (8, 1), (9, 1)]
+    assert [b[0] for b in res["boxes"]] == [0, 1, 1, 1, 4, 5, 5, 7, 8, 9]
+    s = res["scores"]
+    assert (s["frames_processed"], s["frames_skipped"], s["frames_lost"]) == (7, 0, 3)
+
+
+def test_frame_loss_draws_bursts_from_its_seed_and_never_the_first_frame():
+    loss = FrameLoss(0.1, 3, seed=4)
+    lost = [loss.lost(i) for i in range(3000)]
+    assert lost == [FrameLoss(0.1, 3, seed=4).lost(i) for i in range(3000)]   # the same frames every time
+    assert lost != [FrameLoss(0.1, 3, seed=5).lost(i) for i in range(3000)]
+    assert not lost[0] and loss.count(3000) == sum(lost)
+    runs, k = [], 0
+    for i, x in enumerate(lost + [False]):
+        if x:
+            k += 1
+        elif k:
+            runs.append(k)
+            k = 0
+    if lost[-1]:
+        runs.pop()  # the last burst may run past the frames asked about
+    # Bursts of 3 (two may touch), started at about 1 frame in 10 of those not already lost.
+    assert runs and all(r % 3 == 0 for r in runs)
+    starts = sum(r // 3 for r in runs)
+    assert 0.07 < starts / (3000 - sum(lost)) < 0.13
+
+
+def test_every_tracker_of_a_run_loses_the_same_frames():
+    clock = FakeClock()
+    made = {}
+
+    def factory(spec, trunks):
+        made[spec.name] = Scripted(spec.name, clock, [0.0] + [0.0] * 40)
+        return made[spec.name]
+
+    mode = Mode(drop=0.3, drop_seed=2)
+    track_sequence(Frames(40), [TrackerSpec("csrt"), TrackerSpec("kcf")], mode, {}, clock=clock,
+                   tracker_factory=factory)
+    lost = mode.loss()
+    expected = [i for i in range(1, 40) if not lost.lost(i)]
+    assert 0 < 39 - len(expected) < 39
+    assert [f for f, _ in made["csrt"].calls] == [f for f, _ in made["kcf"].calls] == expected
+
+
 def test_newest_before():
     init = np.array([9, 9, 9, 9.0])
     boxes = [np.full(4, 1.0), np.full(4, 2.0)]
@@ -172,7 +247,11 @@ def test_newest_before():
 
 def test_mode_validation_and_names():
     assert Mode().suffix == "" and Mode(30).suffix == "@30hz" and Mode(30, 2.5).suffix == "@30hz-x2.5"
-    for bad in (dict(rate_hz=0), dict(rate_hz=float("nan")), dict(rate_hz=30, slowdown=0), dict(slowdown=2)):
+    assert Mode(30, drop=0.1).suffix == "@30hz-drop0.1" and Mode(drop=0.1, drop_burst=5, drop_seed=2).suffix == "@drop0.1x5s2"
+    assert Mode(30, 2, drop=0.1, drop_burst=5).label == "30 Hz x2, drop 0.1 in bursts of 5"
+    for bad in (dict(rate_hz=0), dict(rate_hz=float("nan")), dict(rate_hz=30, slowdown=0), dict(slowdown=2),
+                dict(drop=1.0), dict(drop=-0.1), dict(drop=float("nan")), dict(drop=0.1, drop_burst=0),
+                dict(drop=0.1, drop_burst=1.5)):
         with pytest.raises(ValueError):
             Mode(**bad)
 

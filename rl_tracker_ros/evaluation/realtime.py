@@ -19,6 +19,13 @@ Real time (after VOT's real-time experiment, without resets), for a camera at ``
   learn=False)``, then ``learn()``) has its result available when the box was, and stays
   busy until the learning ends: the next frame it takes is the newest one by then.
 
+A camera link can also lose frames (``drop``, both modes): from frame 1 on, each frame
+starts a burst of ``drop_burst`` lost frames with probability ``drop``, drawn from
+``drop_seed`` (the same frames for every tracker of a run). A lost frame never reaches a
+tracker; it is scored like any other, with the newest result a consumer had (offline: the
+result of the last frame the tracker got), and the next frame a tracker takes is told the
+intervals since the last one it took, lost ones included.
+
 Durations come from the caller (measured with an injectable clock, see ``harness.py``),
 each multiplied by ``slowdown`` to estimate a slower computer. Each schedule is one
 tracker's own clock, so trackers can run interleaved in one process.
@@ -27,11 +34,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 _EPS = 1e-9  # float tolerance on times, in seconds
+
+
+class FrameLoss:
+    """Which camera frames a lossy link drops: frame ``i`` (``i >= 1``) starts a burst of
+    ``burst`` lost frames with probability ``p``. Frames are drawn in order and remembered,
+    so asking about frame ``i`` twice gives the same answer."""
+
+    def __init__(self, p: float, burst: int, seed: int):
+        self.p, self.burst = float(p), int(burst)
+        self._rng = np.random.default_rng(seed)
+        self._lost: List[bool] = [False]   # frame 0 (the init frame) always arrives
+        self._left = 0                     # lost frames still to come in the current burst
+
+    def lost(self, i: int) -> bool:
+        while len(self._lost) <= i:
+            if self._left == 0 and self.p > 0 and self._rng.random() < self.p:
+                self._left = self.burst
+            self._lost.append(self._left > 0)
+            self._left = max(self._left - 1, 0)
+        return self._lost[i]
+
+    def count(self, n: int) -> int:
+        """Lost frames among the first ``n``."""
+        return sum(self.lost(i) for i in range(n))
 
 
 @dataclass(frozen=True)
@@ -40,6 +71,9 @@ class Mode:
 
     rate_hz: Optional[float] = None   # None: offline
     slowdown: float = 1.0             # real time: measured durations are multiplied by this
+    drop: float = 0.0                 # probability that a frame starts a burst of lost frames
+    drop_burst: int = 1               # frames lost in each burst
+    drop_seed: int = 0                # which frames are lost (the same for every tracker)
 
     def __post_init__(self) -> None:
         if self.rate_hz is not None and not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
@@ -48,30 +82,66 @@ class Mode:
             raise ValueError(f"--slowdown needs a positive factor, got {self.slowdown!r}")
         if self.rate_hz is None and self.slowdown != 1.0:
             raise ValueError("--slowdown only applies to real-time runs (--realtime HZ)")
+        if not (math.isfinite(self.drop) and 0.0 <= self.drop < 1.0):
+            raise ValueError(f"--drop needs a probability in [0, 1), got {self.drop!r}")
+        if isinstance(self.drop_burst, bool) or not isinstance(self.drop_burst, int) or self.drop_burst < 1:
+            raise ValueError(f"--drop-burst needs a whole number of frames >= 1, got {self.drop_burst!r}")
 
     @property
     def realtime(self) -> bool:
         return self.rate_hz is not None
 
     @property
-    def suffix(self) -> str:
-        """Appended to a tracker's results folder: '' offline, '@30hz' or '@30hz-x2' in real time."""
-        if not self.realtime:
+    def _drop_text(self) -> str:
+        if self.drop == 0:
             return ""
-        return f"@{self.rate_hz:g}hz" + ("" if self.slowdown == 1.0 else f"-x{self.slowdown:g}")
+        return f"drop{self.drop:g}" + ("" if self.drop_burst == 1 else f"x{self.drop_burst}") + \
+            ("" if self.drop_seed == 0 else f"s{self.drop_seed}")
+
+    @property
+    def suffix(self) -> str:
+        """Appended to a tracker's results folder: '' offline, '@30hz' or '@30hz-x2' in real
+        time; with lost frames '-drop0.1' (or '-drop0.1x5s2': bursts of 5, drop seed 2)."""
+        drop = self._drop_text
+        if not self.realtime:
+            return f"@{drop}" if drop else ""
+        return f"@{self.rate_hz:g}hz" + ("" if self.slowdown == 1.0 else f"-x{self.slowdown:g}") + \
+            (f"-{drop}" if drop else "")
 
     @property
     def label(self) -> str:
-        if not self.realtime:
-            return "offline"
-        return f"{self.rate_hz:g} Hz" + ("" if self.slowdown == 1.0 else f" x{self.slowdown:g}")
+        return mode_label(self.to_dict())
 
     def to_dict(self) -> dict:
-        return {"kind": "realtime" if self.realtime else "offline", "rate_hz": self.rate_hz,
-                "slowdown": self.slowdown}
+        out = {"kind": "realtime" if self.realtime else "offline", "rate_hz": self.rate_hz,
+               "slowdown": self.slowdown}
+        if self.drop:
+            out.update(drop=self.drop, drop_burst=self.drop_burst, drop_seed=self.drop_seed)
+        return out
+
+    def loss(self) -> Optional[FrameLoss]:
+        return FrameLoss(self.drop, self.drop_burst, self.drop_seed) if self.drop else None
 
     def schedule(self, init_box: np.ndarray) -> "Schedule":
-        return RealtimeSchedule(self.rate_hz, self.slowdown, init_box) if self.realtime else OfflineSchedule(init_box)
+        if self.realtime:
+            return RealtimeSchedule(self.rate_hz, self.slowdown, init_box, self.loss())
+        return OfflineSchedule(init_box, self.loss())
+
+
+def mode_label(mode: Dict) -> str:
+    """'offline', '30 Hz', '30 Hz x2', with ', drop 0.1' (', drop 0.1 in bursts of 5')
+    for a lossy link; ``mode`` as :meth:`Mode.to_dict` writes it."""
+    if mode.get("kind") != "realtime":
+        text = "offline"
+    else:
+        slow = mode.get("slowdown", 1.0)
+        text = f"{mode['rate_hz']:g} Hz" + ("" if slow == 1.0 else f" x{slow:g}")
+    if mode.get("drop"):
+        burst = mode.get("drop_burst", 1)
+        text += f", drop {mode['drop']:g}" + ("" if burst == 1 else f" in bursts of {burst}")
+        if mode.get("drop_seed"):
+            text += f" (seed {mode['drop_seed']})"
+    return text
 
 
 def newest_before(result_times: Sequence[float], result_boxes: Sequence[np.ndarray],
@@ -90,13 +160,18 @@ def newest_before(result_times: Sequence[float], result_boxes: Sequence[np.ndarr
 class Schedule:
     """One tracker's view of a sequence: ``elapsed_for(i)`` says whether it takes frame
     ``i`` (and how many intervals passed), ``done(i, seconds, box)`` records the call,
-    ``boxes(n)`` the box credited to each of ``n`` frames."""
+    ``boxes(n)`` the box credited to each of ``n`` frames. ``loss``: the frames the camera
+    link drops (none when None)."""
 
-    def __init__(self, init_box: np.ndarray):
+    def __init__(self, init_box: np.ndarray, loss: Optional[FrameLoss] = None):
         self.init_box = np.asarray(init_box, dtype=np.float64)
+        self.loss = loss
         self.last = 0                 # the newest frame taken (0: the init frame)
         self.processed = 1            # frames handed to the tracker, the init frame included
         self.elapsed: List[int] = []  # per track call
+
+    def lost(self, i: int) -> bool:
+        return self.loss is not None and self.loss.lost(i)
 
     def start(self, seconds: float) -> None:
         raise NotImplementedError
@@ -113,39 +188,49 @@ class Schedule:
         raise NotImplementedError
 
     def counts(self, n: int) -> dict:
-        return {"frames_processed": self.processed, "frames_skipped": n - self.processed}
+        """Frames handed to the tracker, skipped while it was busy, and lost on the link."""
+        lost = self.loss.count(n) if self.loss is not None else 0
+        return {"frames_processed": self.processed, "frames_skipped": n - self.processed - lost,
+                "frames_lost": lost}
 
 
 class OfflineSchedule(Schedule):
-    """Every frame, waited for; each frame scored with its own result."""
+    """Every frame that arrives, waited for; each frame scored with the result of the
+    newest frame taken (its own, unless the link lost it)."""
 
-    def __init__(self, init_box: np.ndarray):
-        super().__init__(init_box)
+    def __init__(self, init_box: np.ndarray, loss: Optional[FrameLoss] = None):
+        super().__init__(init_box, loss)
+        self.taken: List[int] = [0]
         self.results: List[np.ndarray] = [self.init_box]
 
     def start(self, seconds: float) -> None:
         pass
 
     def elapsed_for(self, i: int) -> Optional[int]:
-        return 1 if i == self.last + 1 else None
+        if i <= self.last or self.lost(i) or any(not self.lost(j) for j in range(self.last + 1, i)):
+            return None
+        return i - self.last
 
     def done(self, i: int, seconds: float, box: np.ndarray, result_seconds: Optional[float] = None) -> None:
         self.results.append(np.asarray(box, dtype=np.float64))
+        self.taken.append(i)
         self.elapsed.append(i - self.last)
         self.last = i
         self.processed += 1
 
     def boxes(self, n: int) -> np.ndarray:
-        if len(self.results) != n:
-            raise RuntimeError(f"offline run holds {len(self.results)} results for {n} frames")
-        return np.array(self.results).reshape(-1, 4)
+        expected = n - (self.loss.count(n) if self.loss is not None else 0)
+        if len(self.results) != expected:
+            raise RuntimeError(f"offline run holds {len(self.results)} results for {expected} frames that arrived")
+        idx = np.searchsorted(np.asarray(self.taken), np.arange(n), side="right") - 1
+        return np.array(self.results).reshape(-1, 4)[idx]
 
 
 class RealtimeSchedule(Schedule):
     """The real-time protocol above, on a clock of its own that starts at frame 0's arrival."""
 
-    def __init__(self, rate_hz: float, slowdown: float, init_box: np.ndarray):
-        super().__init__(init_box)
+    def __init__(self, rate_hz: float, slowdown: float, init_box: np.ndarray, loss: Optional[FrameLoss] = None):
+        super().__init__(init_box, loss)
         self.rate, self.slowdown = float(rate_hz), float(slowdown)
         self.free_at = self.init_done = 0.0
         self.result_times: List[float] = []
@@ -158,9 +243,14 @@ class RealtimeSchedule(Schedule):
         self.free_at = self.init_done = seconds * self.slowdown
 
     def elapsed_for(self, i: int) -> Optional[int]:
-        # The newest frame that has arrived when the tracker is free, or the next one to come.
+        # The newest frame that has arrived (and was not lost) when the tracker is free, or
+        # the next one to come.
+        if i <= self.last or self.lost(i):
+            return None
         newest = int(math.floor(self.free_at * self.rate + _EPS))
-        return i - self.last if i == max(self.last + 1, newest) else None
+        if any(not self.lost(j) for j in range(i + 1, newest + 1)):
+            return None
+        return i - self.last
 
     def done(self, i: int, seconds: float, box: np.ndarray, result_seconds: Optional[float] = None) -> None:
         begin = max(self.free_at, self.arrival(i))
@@ -177,8 +267,8 @@ class RealtimeSchedule(Schedule):
         return newest_before(self.result_times, self.result_boxes, deadlines, self.init_box)
 
     def counts(self, n: int) -> dict:
-        """Processed and skipped frames, when the initialisation ended (camera time) and
-        the first frame credited with a tracked result (None: none within the sequence)."""
+        """Processed, skipped and lost frames, when the initialisation ended (camera time)
+        and the first frame credited with a tracked result (None: none within the sequence)."""
         out = super().counts(n)
         first = None
         if self.result_times:

@@ -11,6 +11,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .metrics import PRECISION_THRESHOLDS, SUCCESS_THRESHOLDS
+from .realtime import mode_label
 
 Results = Dict[str, Dict[str, dict]]  # tracker -> sequence -> scores
 
@@ -62,13 +63,6 @@ def mode_of(scores: dict) -> dict:
     return scores.get("mode") or {"kind": "offline", "rate_hz": None, "slowdown": 1.0}
 
 
-def mode_label(mode: dict) -> str:
-    if mode.get("kind") != "realtime":
-        return "offline"
-    slow = mode.get("slowdown", 1.0)
-    return f"{mode['rate_hz']:g} Hz" + ("" if slow == 1.0 else f" x{slow:g}")
-
-
 def summary(results: Results) -> Dict[str, dict]:
     """Per tracker: mean AUC, precision@20, centre error, success@0.5 over its sequences
     (the OTB overall score: each sequence weighs the same), mean fps, mean curves, its
@@ -83,6 +77,7 @@ def summary(results: Results) -> Dict[str, dict]:
             "mode": modes.pop(),
             "frames_processed": sum(v.get("frames_processed", v["frames"]) for v in vals),
             "frames_skipped": sum(v.get("frames_skipped", 0) for v in vals),
+            "frames_lost": sum(v.get("frames_lost", 0) for v in vals),
             "sequences": len(vals),
             "auc": float(np.mean([v["auc"] for v in vals])),
             "precision20": float(np.mean([v["precision20"] for v in vals])),
@@ -110,7 +105,8 @@ def markdown_table(results: Results) -> str:
         partial = "" if m["sequences"] == len(seq_names) else f" ({m['sequences']} seq)"
         lines.append(f"| {name} | {m['mode']} | " + " | ".join(cells) +
                      f" | **{m['auc']:.3f} / {m['precision20']:.3f}**{partial} | {m['fps']:.2f} | "
-                     f"{m['init_time_s']:.2f} | {m['frames_processed']} / {m['frames_skipped']} |")
+                     f"{m['init_time_s']:.2f} | {m['frames_processed']} / {m['frames_skipped']}"
+                     + (f" ({m['frames_lost']} lost on the link)" if m["frames_lost"] else "") + " |")
     lines.append("")
     lines.append("Cells: success AUC / precision@20 px (OTB one-pass evaluation). FPS: tracker time only, "
                  "first frame excluded; init s: first-frame initialisation. Mode: offline (every frame "
@@ -182,7 +178,7 @@ def side_by_side(results: Results) -> str:
                 cell += f" (± {auc.std(ddof=1):.3f}, {len(runs)} runs/seeds)"
             if mode != "offline":
                 processed = sum(v["frames_processed"] for v in runs)
-                frames = processed + sum(v["frames_skipped"] for v in runs)
+                frames = processed + sum(v["frames_skipped"] + v.get("frames_lost", 0) for v in runs)
                 cell += f" [{_share(processed, frames)} of frames processed]"
             seqs = {v["sequences"] for v in runs}
             if len(seqs) > 1 or seqs != {max(v["sequences"] for r in rows[name].values() for v in r)}:

@@ -120,7 +120,7 @@ def cmd_eval(args) -> int:
     from ..media.sequences import load_sequences
 
     specs = parse_specs(args.trackers, eval_overrides(args))
-    mode = Mode(args.realtime, args.slowdown)
+    mode = Mode(args.realtime, args.slowdown, args.drop, args.drop_burst, args.drop_seed)
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     skipped: list = []
@@ -211,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "skipped and each frame is scored with the newest result available when the next arrives")
     e.add_argument("--slowdown", type=float, default=1.0, metavar="X",
                    help="real time: multiply every measured tracker time by X (a slower computer)")
+    e.add_argument("--drop", type=float, default=0.0, metavar="P",
+                   help="a lossy camera link: each frame starts a burst of lost frames with probability P "
+                        "(offline or real time; lost frames reach no tracker and are scored with the box it had)")
+    e.add_argument("--drop-burst", type=int, default=1, metavar="K", help="frames lost in each burst (default 1)")
+    e.add_argument("--drop-seed", type=int, default=0, metavar="S",
+                   help="which frames are lost (default 0; the same frames for every tracker of the run)")
     e.add_argument("--jobs", type=int, default=1, help="sequences in N worker processes (default 1)")
     e.add_argument("--opencv-threads", type=int, default=1, metavar="N",
                    help="OpenCV's thread pool during the run (default 1: its idle pool slowed the other "
