@@ -107,10 +107,6 @@ class TrackerConfig:
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256
-    n_samples_max: int = 0               # >n_samples: a search wider than ``trans`` (after failures or
-                                         # dropped frames) draws n_samples x (spread / trans)^2
-                                         # candidates, up to this many, so they cover it as densely
-                                         # as the usual search; 0: always n_samples
     trans: float = 0.6                   # candidate spread, x mean(w, h)
     scale: float = 1.05                  # candidate scale step: scale ** N(0, 0.5)
     trans_expand: float = 1.5            # spread after failures
@@ -177,8 +173,6 @@ class TrackerConfig:
             problems.append("dropout must be in [0, 1)")
         if self.top_k > self.n_samples:
             problems.append("top_k must not exceed n_samples")
-        if self.n_samples_max and self.n_samples_max < self.n_samples:
-            problems.append("n_samples_max must be 0 (off) or at least n_samples")
         if 2 * self.crop_padding >= self.crop_size:
             problems.append("crop_padding must be less than half of crop_size")
         if self.profile not in PROFILES:
@@ -272,7 +266,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
             "redetect_step", "redetect_every")
 NON_NEGATIVE = ("seed", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
-                "iters_update", "attention_blur", "lam", "trans_growth", "n_samples_max")
+                "iters_update", "attention_blur", "lam", "trans_growth")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
 
 

@@ -342,7 +342,7 @@ class DATTracker:
             else:
                 spread = self.trans * self.motion_factor(elapsed)
                 samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
-                    self.target, self.candidate_count(spread), self.rng)
+                    self.target, cfg.n_samples, self.rng)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -447,16 +447,6 @@ class DATTracker:
             grown = self.trans * (1 + self.cfg.trans_growth)
             self.trans = min(grown, self.cfg.trans_expand) if self.cfg.trans_growth > 0 else self.cfg.trans_expand
             self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
-
-    def candidate_count(self, spread: float) -> int:
-        """How many candidates a search of ``spread`` (x the target size) draws: ``n_samples``,
-        or with ``n_samples_max`` as many more as keep them as dense as at ``trans``. 64
-        candidates over the usual 0.6 spread sit about a tenth of the target apart; spread
-        over 1.5 they sit a quarter apart, and the best few no longer fall on the target."""
-        cfg = self.cfg
-        if not cfg.n_samples_max or spread <= cfg.trans:
-            return cfg.n_samples
-        return int(min(round(cfg.n_samples * (spread / cfg.trans) ** 2), cfg.n_samples_max))
 
     def motion_factor(self, elapsed: float) -> float:
         """How much wider than usual to search after ``elapsed`` frame intervals."""
