@@ -173,6 +173,10 @@ class Schedule:
     def lost(self, i: int) -> bool:
         return self.loss is not None and self.loss.lost(i)
 
+    def lost_count(self, n: int) -> int:
+        """Frames the link lost among the first ``n``."""
+        return self.loss.count(n) if self.loss is not None else 0
+
     def start(self, seconds: float) -> None:
         raise NotImplementedError
 
@@ -189,7 +193,7 @@ class Schedule:
 
     def counts(self, n: int) -> dict:
         """Frames handed to the tracker, skipped while it was busy, and lost on the link."""
-        lost = self.loss.count(n) if self.loss is not None else 0
+        lost = self.lost_count(n)
         return {"frames_processed": self.processed, "frames_skipped": n - self.processed - lost,
                 "frames_lost": lost}
 
@@ -219,7 +223,7 @@ class OfflineSchedule(Schedule):
         self.processed += 1
 
     def boxes(self, n: int) -> np.ndarray:
-        expected = n - (self.loss.count(n) if self.loss is not None else 0)
+        expected = n - self.lost_count(n)
         if len(self.results) != expected:
             raise RuntimeError(f"offline run holds {len(self.results)} results for {expected} frames that arrived")
         idx = np.searchsorted(np.asarray(self.taken), np.arange(n), side="right") - 1
