@@ -39,5 +39,5 @@ def pick_distractors(boxes: np.ndarray, scores: np.ndarray, target: np.ndarray, 
     if len(away) == 0:
         return away
     kept = cv2.dnn.NMSBoxes(boxes[away].tolist(), scores[away].tolist(), float(threshold),
-                            float(max_overlap))
+                            float(max_overlap), top_k=int(n))
     return away[np.asarray(kept, dtype=int).ravel()][:n]
