@@ -146,12 +146,6 @@ class TrackerConfig:
     lr_update: float = 3e-4
     update_iters_per_frame: int = 0      # >0: run a scheduled update this many steps a
                                          # frame instead of stalling one frame (0: paper)
-    # Distractor negatives (region mode, core/distractors.py): a confident frame also scores
-    # target-sized boxes one map cell apart over its whole search region and keeps up to
-    # ``distractor_negatives`` of those that overlap the target below overlap_neg_update's
-    # upper bound yet score above ``distractor_threshold`` as negatives (0: off).
-    distractor_negatives: int = 0
-    distractor_threshold: float = 0.0
 
     # --- outputs -------------------------------------------------------------------------------
     attention_output: bool = False       # also return the attention map of the result box
@@ -217,10 +211,6 @@ class TrackerConfig:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
             problems.append("region_max_side must be >= 64")
-        if self.distractor_negatives < 0:
-            problems.append("distractor_negatives must be >= 0")
-        if self.distractor_negatives and self.feature_mode != "region":
-            problems.append("distractor_negatives scores the region's map: it needs feature_mode region")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

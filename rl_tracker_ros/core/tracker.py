@@ -24,12 +24,11 @@ from .bbreg import BBoxRegressor
 from .boxes import validate_box
 from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
-from .distractors import pick_distractors, region_lattice
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
 from .head import Classifier
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
-from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
+from .training import SampleMemory, make_optimizer, train_classifier
 from .weights import load_backbone
 
 
@@ -304,7 +303,6 @@ class DATTracker:
         self.failures = 0
         self.search_round = 0
         self.updates_skipped = 0
-        self.distractors_found = 0
         self.frame_index = 0
         self.state = TrackState.TRACKING
         return TrackResult(box.copy(), score, self.state, 0, time.perf_counter() - t0, timer.stages)
@@ -471,10 +469,7 @@ class DATTracker:
             neg_boxes = self._draw(source, self._generator("uniform", shape, cfg.trans_neg_update,
                                                            cfg.scale_neg_update),
                                    self.target, cfg.n_neg_update, cfg.overlap_neg_update)
-            neg = source.sample_set(neg_boxes)
-            if cfg.distractor_negatives:
-                neg = SampleSet.cat([neg, self._distractors(source)])
-            self.memory.add(source.sample_set(pos_boxes), neg)
+            self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0 and not finishing_init:
                 self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer)
         elif not finishing_init:  # the first frame's training comes first
@@ -487,21 +482,6 @@ class DATTracker:
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
             self._train(pos, neg, steps, optimizer)
             self.pending = (pos, neg, left - steps, optimizer) if left > steps else None
-
-    def _distractors(self, source) -> SampleSet:
-        """This confident frame's distractors as negatives: target-sized boxes one map cell
-        apart over the search region, those away from the target that the classifier
-        scores above ``distractor_threshold`` (``core/distractors.py``)."""
-        cfg = self.cfg
-        lattice = region_lattice(source.region, self.target, source.stride / source.scale)
-        lattice = lattice[source.inside(lattice)]
-        if len(lattice) == 0:
-            return SampleSet(torch.zeros(0, self.feature_dim, device=self.device))
-        feats = source.features(lattice)
-        picked = pick_distractors(lattice, self._scores(feats).cpu().numpy(), self.target,
-                                  cfg.overlap_neg_update[1], cfg.distractor_threshold, cfg.distractor_negatives)
-        self.distractors_found += len(picked)
-        return SampleSet(feats[torch.as_tensor(picked, dtype=torch.long, device=feats.device)])
 
     def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
         """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].
