@@ -114,7 +114,6 @@ class TrackerConfig:
                                          # trans_expand (py-MDNet's later code: 0.1); 0: the
                                          # first failure jumps to trans_expand (DAT's code)
     top_k: int = 5
-    candidate_kind: str = "gaussian"     # how candidates spread: gaussian (MDNet) | uniform
     success_threshold: float = 0.0       # mean top-k positive logit
     lost_after: int = 5                  # consecutive failures before UNCERTAIN becomes LOST
     min_box_size: float = 10.0           # pixels, lower clamp on sample sizes
@@ -212,8 +211,6 @@ class TrackerConfig:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
             problems.append("region_max_side must be >= 64")
-        if self.candidate_kind not in ("gaussian", "uniform"):
-            problems.append("candidate_kind must be gaussian or uniform")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

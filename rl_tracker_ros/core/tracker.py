@@ -341,7 +341,7 @@ class DATTracker:
                 source = self._source(frame, samples, self.target, cfg.redetect_side)
             else:
                 spread = self.trans * self.motion_factor(elapsed)
-                samples = self._generator(cfg.candidate_kind, frame.shape, spread, cfg.scale)(
+                samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
                     self.target, cfg.n_samples, self.rng)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
