@@ -92,6 +92,50 @@ def test_hand_computed_schedule_at_10_hz():
     assert s["init_time_s"] == pytest.approx(0.25)
 
 
+def test_catch_up_after_the_initialisation_tracks_the_frames_that_arrived_meanwhile():
+    # 10 Hz, init 0.45 s (frames 1-4 have arrived), then 0.02 s a frame, catch-up 1 a step:
+    #  frames 1, 2, 3 one after the other (done 0.47, 0.49, 0.51); at 0.51 frames 4 and 5
+    #  wait and one arrived during the step, so the stride is 2: caught up, the newest (5).
+    res, tr = _run(10, [0.45] + [0.02] * 9, Mode(10.0, catch_up_step=1))
+    assert tr.calls == [(1, 1), (2, 1), (3, 1), (5, 2), (6, 1), (7, 1), (8, 1), (9, 1)]
+    # Late results count only from the frames after theirs: frames 1-3 keep the init box,
+    # frame 4 gets frame 2's box (ready at 0.49 < 0.5).
+    assert [b[0] for b in res["boxes"]] == [0, 0, 0, 0, 2, 5, 6, 7, 8, 9]
+    s = res["scores"]
+    assert (s["frames_processed"], s["frames_skipped"], s["frames_caught_up"]) == (9, 1, 3)
+    assert s["mode"]["catch_up_step"] == 1
+    # Without catch-up the same tracker jumps to frame 4.
+    res, tr = _run(10, [0.45] + [0.02] * 9, Mode(10.0))
+    assert tr.calls[0] == (4, 4) and res["scores"]["frames_caught_up"] == 0
+
+
+def test_a_tracker_slower_than_the_camera_catches_up_in_growing_strides():
+    # 10 Hz, init 0.45 s, 0.15 s a frame: frame 1 (done 0.60); frames 2-6 wait, 2 arrived
+    # during the step: stride 3, frame 4 (done 0.75); frames 5-7 wait, stride 3: caught up,
+    # the newest from here on (7, then 9).
+    res, tr = _run(10, [0.45] + [0.15] * 9, Mode(10.0, catch_up_step=1))
+    assert tr.calls == [(1, 1), (4, 3), (7, 3), (9, 2)]
+    assert res["scores"]["frames_caught_up"] == 2
+
+
+def test_catch_up_steps_over_lost_frames():
+    # Frames 2 and 3 are lost (drop seed chosen for it, checked below): the catch-up takes 1, then 4.
+    mode = Mode(10.0, catch_up_step=1, drop=0.3, drop_burst=2, drop_seed=_seed_losing([2, 3], 10, 0.3, 2))
+    res, tr = _run(10, [0.45] + [0.02] * 9, mode)
+    assert tr.calls[:2] == [(1, 1), (4, 3)]
+    assert all(frame not in (2, 3) for frame, _ in tr.calls)
+
+
+def _seed_losing(frames, n, p, burst):
+    """A drop seed whose first lost frames among ``n`` are exactly ``frames``."""
+    for seed in range(10000):
+        loss = FrameLoss(p, burst, seed)
+        lost = [i for i in range(6) if loss.lost(i)]
+        if lost == list(frames):
+            return seed
+    raise AssertionError("no such seed")
+
+
 def test_slowdown_multiplies_every_measured_time():
     # The same calls at slowdown 2: init ends at 0.5 s -> newest frame 5; the update takes
     # 0.1 s -> done 0.6 (counts for frame 5); then frame 6 (0.3 s -> 0.9) and frame 9.
@@ -249,9 +293,12 @@ def test_mode_validation_and_names():
     assert Mode().suffix == "" and Mode(30).suffix == "@30hz" and Mode(30, 2.5).suffix == "@30hz-x2.5"
     assert Mode(30, drop=0.1).suffix == "@30hz-drop0.1" and Mode(drop=0.1, drop_burst=5, drop_seed=2).suffix == "@drop0.1x5s2"
     assert Mode(30, 2, drop=0.1, drop_burst=5).label == "30 Hz x2, drop 0.1 in bursts of 5"
+    assert Mode(30, catch_up_step=1, drop=0.1).suffix == "@30hz-cu1-drop0.1"
+    assert Mode(30, catch_up_step=2).label == "30 Hz, catch-up 2"
     for bad in (dict(rate_hz=0), dict(rate_hz=float("nan")), dict(rate_hz=30, slowdown=0), dict(slowdown=2),
                 dict(drop=1.0), dict(drop=-0.1), dict(drop=float("nan")), dict(drop=0.1, drop_burst=0),
-                dict(drop=0.1, drop_burst=1.5)):
+                dict(drop=0.1, drop_burst=1.5), dict(catch_up_step=1), dict(rate_hz=30, catch_up_step=-1),
+                dict(rate_hz=30, catch_up_step=1.5)):
         with pytest.raises(ValueError):
             Mode(**bad)
 

@@ -17,7 +17,14 @@ Real time (after VOT's real-time experiment, without resets), for a camera at ``
   initial box;
 * a tracker that hands its box on before it learns from the frame (ours: ``track(...,
   learn=False)``, then ``learn()``) has its result available when the box was, and stays
-  busy until the learning ends: the next frame it takes is the newest one by then.
+  busy until the learning ends: the next frame it takes is the newest one by then;
+* with ``catch_up_step`` k > 0 the driver catches up after the initialisation as the node
+  does (``ros/worker.py``, its ``catch_up_step`` parameter): while more than k frames have
+  arrived since the last one taken, it takes the newest of the next k instead of the
+  newest of all, k growing to the frames that arrived during the last step plus one (so
+  the backlog shrinks every step); then the newest-frame rule above. A caught-up frame's
+  result is scored like any other, from when it was ready: late for its own frame, it
+  counts only for the frames after it.
 
 A camera link can also lose frames (``drop``, both modes): from frame 1 on, each frame
 starts a burst of ``drop_burst`` lost frames with probability ``drop``, drawn from
@@ -74,6 +81,7 @@ class Mode:
     drop: float = 0.0                 # probability that a frame starts a burst of lost frames
     drop_burst: int = 1               # frames lost in each burst
     drop_seed: int = 0                # which frames are lost (the same for every tracker)
+    catch_up_step: int = 0            # real time: catch up after the initialisation, k frames a step (0: off)
 
     def __post_init__(self) -> None:
         if self.rate_hz is not None and not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
@@ -86,6 +94,10 @@ class Mode:
             raise ValueError(f"--drop needs a probability in [0, 1), got {self.drop!r}")
         if isinstance(self.drop_burst, bool) or not isinstance(self.drop_burst, int) or self.drop_burst < 1:
             raise ValueError(f"--drop-burst needs a whole number of frames >= 1, got {self.drop_burst!r}")
+        if isinstance(self.catch_up_step, bool) or not isinstance(self.catch_up_step, int) or self.catch_up_step < 0:
+            raise ValueError(f"--catch-up needs a whole number of frames >= 0, got {self.catch_up_step!r}")
+        if self.catch_up_step and self.rate_hz is None:
+            raise ValueError("--catch-up only applies to real-time runs (--realtime HZ)")
 
     @property
     def realtime(self) -> bool:
@@ -101,12 +113,13 @@ class Mode:
     @property
     def suffix(self) -> str:
         """Appended to a tracker's results folder: '' offline, '@30hz' or '@30hz-x2' in real
-        time; with lost frames '-drop0.1' (or '-drop0.1x5s2': bursts of 5, drop seed 2)."""
+        time, '-cu1' with catch-up; with lost frames '-drop0.1' (or '-drop0.1x5s2': bursts of
+        5, drop seed 2)."""
         drop = self._drop_text
         if not self.realtime:
             return f"@{drop}" if drop else ""
         return f"@{self.rate_hz:g}hz" + ("" if self.slowdown == 1.0 else f"-x{self.slowdown:g}") + \
-            (f"-{drop}" if drop else "")
+            ("" if not self.catch_up_step else f"-cu{self.catch_up_step}") + (f"-{drop}" if drop else "")
 
     @property
     def label(self) -> str:
@@ -115,6 +128,8 @@ class Mode:
     def to_dict(self) -> dict:
         out = {"kind": "realtime" if self.realtime else "offline", "rate_hz": self.rate_hz,
                "slowdown": self.slowdown}
+        if self.catch_up_step:
+            out.update(catch_up_step=self.catch_up_step)
         if self.drop:
             out.update(drop=self.drop, drop_burst=self.drop_burst, drop_seed=self.drop_seed)
         return out
@@ -124,18 +139,20 @@ class Mode:
 
     def schedule(self, init_box: np.ndarray) -> "Schedule":
         if self.realtime:
-            return RealtimeSchedule(self.rate_hz, self.slowdown, init_box, self.loss())
+            return RealtimeSchedule(self.rate_hz, self.slowdown, init_box, self.loss(), self.catch_up_step)
         return OfflineSchedule(init_box, self.loss())
 
 
 def mode_label(mode: Dict) -> str:
-    """'offline', '30 Hz', '30 Hz x2', with ', drop 0.1' (', drop 0.1 in bursts of 5')
+    """'offline', '30 Hz', '30 Hz x2', '30 Hz, catch-up 1', with ', drop 0.1' (', drop 0.1 in bursts of 5')
     for a lossy link; ``mode`` as :meth:`Mode.to_dict` writes it."""
     if mode.get("kind") != "realtime":
         text = "offline"
     else:
         slow = mode.get("slowdown", 1.0)
         text = f"{mode['rate_hz']:g} Hz" + ("" if slow == 1.0 else f" x{slow:g}")
+        if mode.get("catch_up_step"):
+            text += f", catch-up {mode['catch_up_step']}"
     if mode.get("drop"):
         burst = mode.get("drop_burst", 1)
         text += f", drop {mode['drop']:g}" + ("" if burst == 1 else f" in bursts of {burst}")
@@ -233,25 +250,54 @@ class OfflineSchedule(Schedule):
 class RealtimeSchedule(Schedule):
     """The real-time protocol above, on a clock of its own that starts at frame 0's arrival."""
 
-    def __init__(self, rate_hz: float, slowdown: float, init_box: np.ndarray, loss: Optional[FrameLoss] = None):
+    def __init__(self, rate_hz: float, slowdown: float, init_box: np.ndarray, loss: Optional[FrameLoss] = None,
+                 catch_up_step: int = 0):
         super().__init__(init_box, loss)
         self.rate, self.slowdown = float(rate_hz), float(slowdown)
         self.free_at = self.init_done = 0.0
         self.result_times: List[float] = []
         self.result_boxes: List[np.ndarray] = []
+        self.stride = int(catch_up_step)           # catching up while > 0
+        self._newest_seen: Optional[int] = None    # the newest frame at the last catch-up step
+        self._catch_up_frame: Optional[int] = None  # the frame the catch-up takes next
+        self.caught_up = 0                         # frames taken by the catch-up
 
     def arrival(self, i: int) -> float:
         return i / self.rate
 
+    def _newest(self) -> int:
+        return int(math.floor(self.free_at * self.rate + _EPS))
+
     def start(self, seconds: float) -> None:
         self.free_at = self.init_done = seconds * self.slowdown
+        self._plan_catch_up()
+
+    def _plan_catch_up(self) -> None:
+        """The next frame the catch-up takes, or the catch-up's end (the node's rule,
+        ``ros/worker.py``): the newest of the next ``stride`` frames while more than
+        ``stride`` are waiting; the stride grows to the frames that arrived during the last
+        step plus one."""
+        self._catch_up_frame = None
+        if self.stride <= 0:
+            return
+        waiting = [j for j in range(self.last + 1, self._newest() + 1) if not self.lost(j)]
+        if self._newest_seen is not None and waiting:
+            self.stride = max(self.stride, waiting[-1] - self._newest_seen + 1)
+        if len(waiting) <= self.stride:
+            self.stride = 0  # caught up: the newest frame from here on
+            return
+        self._newest_seen = waiting[-1]
+        within = [j for j in waiting if j <= self.last + self.stride]
+        self._catch_up_frame = within[-1] if within else waiting[0]
 
     def elapsed_for(self, i: int) -> Optional[int]:
-        # The newest frame that has arrived (and was not lost) when the tracker is free, or
-        # the next one to come.
         if i <= self.last or self.lost(i):
             return None
-        newest = int(math.floor(self.free_at * self.rate + _EPS))
+        if self._catch_up_frame is not None:
+            return i - self.last if i == self._catch_up_frame else None
+        # The newest frame that has arrived (and was not lost) when the tracker is free, or
+        # the next one to come.
+        newest = self._newest()
         if any(not self.lost(j) for j in range(i + 1, newest + 1)):
             return None
         return i - self.last
@@ -263,8 +309,10 @@ class RealtimeSchedule(Schedule):
         self.result_times.append(begin + at * self.slowdown)
         self.result_boxes.append(np.asarray(box, dtype=np.float64))
         self.elapsed.append(i - self.last)
+        self.caught_up += self._catch_up_frame is not None
         self.last = i
         self.processed += 1
+        self._plan_catch_up()
 
     def boxes(self, n: int) -> np.ndarray:
         deadlines = [self.arrival(i + 1) for i in range(n)]
@@ -278,5 +326,5 @@ class RealtimeSchedule(Schedule):
         if self.result_times:
             first = int(math.ceil(self.result_times[0] * self.rate - _EPS)) - 1
             first = max(first, 1) if first < n else None
-        out.update(init_done_s=round(self.init_done, 6), first_result_frame=first)
+        out.update(init_done_s=round(self.init_done, 6), first_result_frame=first, frames_caught_up=self.caught_up)
         return out

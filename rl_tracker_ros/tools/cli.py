@@ -120,7 +120,7 @@ def cmd_eval(args) -> int:
     from ..media.sequences import load_sequences
 
     specs = parse_specs(args.trackers, eval_overrides(args))
-    mode = Mode(args.realtime, args.slowdown, args.drop, args.drop_burst, args.drop_seed)
+    mode = Mode(args.realtime, args.slowdown, args.drop, args.drop_burst, args.drop_seed, args.catch_up)
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     skipped: list = []
@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "skipped and each frame is scored with the newest result available when the next arrives")
     e.add_argument("--slowdown", type=float, default=1.0, metavar="X",
                    help="real time: multiply every measured tracker time by X (a slower computer)")
+    e.add_argument("--catch-up", type=int, default=0, metavar="K",
+                   help="real time: after the initialisation, catch up through the frames that arrived "
+                        "meanwhile, K frames a step, as the node's catch_up_step does (default 0: the newest frame)")
     e.add_argument("--drop", type=float, default=0.0, metavar="P",
                    help="a lossy camera link: each frame starts a burst of lost frames with probability P "
                         "(offline or real time; lost frames reach no tracker and are scored with the box it had)")
