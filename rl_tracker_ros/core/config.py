@@ -104,10 +104,6 @@ class TrackerConfig:
                                          # over the box's context of the trunk's stride-8 map,
                                          # which sees the box's scale (docs/fast_profile.md)
     bbreg_grid: int = 5
-    # Region mode: the classifier also reads a classifier_mid_grid x classifier_mid_grid
-    # lattice of the trunk's stride-8 map over each box's context, beside its stride-16
-    # features (0: the stride-16 features alone, MDNet's).
-    classifier_mid_grid: int = 0
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256
@@ -215,11 +211,6 @@ class TrackerConfig:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
             problems.append("region_max_side must be >= 64")
-        if self.classifier_mid_grid < 0:
-            problems.append("classifier_mid_grid must be >= 0")
-        if self.classifier_mid_grid and (self.feature_mode != "region" or self.lam > 0):
-            problems.append("classifier_mid_grid reads the region's mid-level map: it needs feature_mode region "
-                            "and lam 0")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

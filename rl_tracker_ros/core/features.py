@@ -112,8 +112,7 @@ class RegionFeatures:
     def __init__(self, trunk, frame: np.ndarray, region: np.ndarray, target: np.ndarray,
                  crop_size: int, padding: int, max_side: int, zoom: float = 1.0,
                  dtype: Optional[torch.dtype] = None, device: torch.device = torch.device("cpu"),
-                 dense: bool = False, keep: Optional[np.ndarray] = None, mid: bool = False,
-                 mid_grid: int = 0):
+                 dense: bool = False, keep: Optional[np.ndarray] = None, mid: bool = False):
         if dense and trunk.dense_stride is None:
             raise ValueError(f"region_dense: the {trunk.name} trunk has no dense map")
         self.trunk = trunk
@@ -145,8 +144,7 @@ class RegionFeatures:
         window = frame_to_tensor(frame[y0:y1, x0:x1], device)
         self.image = resample_regions(window, (region - [x0, y0, 0, 0])[None], out_w, out_h)
         self.dtype = dtype
-        self.keep_mid = mid or mid_grid > 0  # also keep the trunk's mid-level map (box regression reads it)
-        self.mid_grid = mid_grid  # >0: features() appends this lattice of the mid-level map
+        self.keep_mid = mid  # also keep the trunk's mid-level map (box regression reads it)
         self._map = None
         self._mid = None
 
@@ -195,10 +193,7 @@ class RegionFeatures:
         """(N, D) features of ``boxes`` (frame pixels), as the trunk gives for crops."""
         t = self.trunk
         cells = torch.as_tensor(t.map_cells, dtype=torch.float32) * t.map_stride + t.map_first
-        final = self._read(self.map, boxes, cells / self.crop_size, self.stride, self.first)
-        if not self.mid_grid:
-            return final
-        return torch.cat([final, self.mid_features(boxes, self.mid_grid)], dim=1)
+        return self._read(self.map, boxes, cells / self.crop_size, self.stride, self.first)
 
     def mid_features(self, boxes: np.ndarray, grid: int) -> torch.Tensor:
         """(N, C * grid * grid) features of ``boxes`` from the mid-level map: a ``grid`` x

@@ -125,7 +125,7 @@ class DATTracker:
         if self.cfg.bbreg_features == "mid" and getattr(trunk, "mid_stride", None) is None:
             raise ValueError(f"bbreg_features mid needs a trunk with a mid-level map; {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
-        self.feature_dim = self.trunk.feature_dim + self._mid_dim()
+        self.feature_dim = self.trunk.feature_dim
         self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
         self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
                               if self.cfg.attention_layer == "features" else None)
@@ -136,19 +136,6 @@ class DATTracker:
         self.frame_index = -1
 
     # ------------------------------------------------------------------ building blocks
-    def _mid_dim(self) -> int:
-        """Feature dimensions the mid-level lattice adds to the classifier's input."""
-        g = self.cfg.classifier_mid_grid
-        if not g:
-            return 0
-        if getattr(self.trunk, "mid_stride", None) is None:
-            raise ValueError(f"classifier_mid_grid needs a trunk with a mid-level map; {type(self.trunk).__name__} has none")
-        p = next(self.trunk.parameters())
-        with torch.no_grad():
-            probe = torch.zeros(1, 3, self.cfg.crop_size, self.cfg.crop_size, device=p.device, dtype=p.dtype)
-            channels = self.trunk.feature_maps(self.trunk.preprocess(probe))[1].shape[1]
-        return int(channels) * g * g
-
     def _blank_classifier(self):
         """The untrained classifier every initialisation starts from, and the states of
         the sample generator and the dropout stream after drawing it (``cfg.seed``'s).
@@ -181,8 +168,7 @@ class DATTracker:
         region = covering_region(cover, cfg.crop_size, cfg.crop_padding)
         return RegionFeatures(self.trunk, frame, region, target, cfg.crop_size, cfg.crop_padding,
                               max_side or cfg.region_max_side, cfg.region_zoom, self.trunk_dtype, self.device,
-                              cfg.region_dense, keep, mid=cfg.bbreg_features == "mid",
-                              mid_grid=cfg.classifier_mid_grid)
+                              cfg.region_dense, keep, mid=cfg.bbreg_features == "mid")
 
     def _bbreg_features(self, source, boxes: np.ndarray, feats: Optional[torch.Tensor] = None) -> torch.Tensor:
         """What box regression reads for ``boxes``: the mid-level lattice (``bbreg_features:
