@@ -115,6 +115,16 @@ def test_eval_offline_and_realtime_then_report_side_by_side(data, capsys, monkey
     assert cli.main(["eval", str(data / "data"), "--trackers", "csrt", "--out", str(out), "--drop", "1.5",
                      *COMMON]) == 2
 
+    # Catching up after the first frame, as the node does (its own folders, elsewhere).
+    caught = data / "caught"
+    assert cli.main(["eval", str(data / "data"), "--trackers", trackers, "--out", str(caught), "--realtime", "30",
+                     "--slowdown", "2", "--catch-up", "1", *COMMON]) == 0
+    ours = next(p for p in caught.iterdir() if p.name.startswith("dat-tiny+") and p.name.endswith("@30hz-x2-cu1"))
+    record = json.loads((ours / "clipA.json").read_text())
+    assert record["mode"]["catch_up_step"] == 1 and record["frames_caught_up"] >= 1
+    assert cli.main(["eval", str(data / "data"), "--trackers", "csrt", "--out", str(caught), "--catch-up", "1",
+                     *COMMON]) == 2
+
     # The report puts offline and real time side by side.
     capsys.readouterr()
     assert cli.main(["report", str(out), "--out", str(data / "report")]) == 0
