@@ -64,6 +64,8 @@ class TrackerConfig:
     # --- classifier head ---------------------------------------------------------------
     hidden_dim: int = 512
     dropout: float = 0.5
+    n_heads: int = 1                     # >1: an ensemble of independently drawn classifiers,
+                                         # scored by their mean logits (head.Ensemble; lam 0)
 
     # --- optimiser -----------------------------------------------------------------------
     momentum: float = 0.9
@@ -211,6 +213,8 @@ class TrackerConfig:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
             problems.append("region_max_side must be >= 64")
+        if self.n_heads < 1 or (self.n_heads > 1 and self.lam > 0):
+            problems.append("n_heads must be >= 1, and 1 with lam > 0")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

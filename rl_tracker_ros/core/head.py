@@ -38,3 +38,31 @@ class Classifier(nn.Module):
             {"params": list(self.fc4.parameters()) + list(self.fc5.parameters()), "lr": lr},
             {"params": list(self.fc6.parameters()), "lr": lr * fc6_mult},
         ]
+
+
+class Ensemble(nn.Module):
+    """``n`` classifiers drawn and trained apart, scored as one: the mean of their logits.
+
+    Why: one online classifier's run depends on its random start and its dropout draws, and
+    on a hard stretch (a pose change, a similar object) one run drifts where another holds.
+    Averaging independent members' scores narrows that spread. Training sums the members'
+    own losses on the same batch, so each member's gradient is its own loss's.
+    """
+
+    def __init__(self, members: List[Classifier]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def reset(self, generator: torch.Generator | None = None) -> None:
+        for m in self.members:
+            m.reset(generator)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(feats) for m in self.members]).mean(dim=0)
+
+    def member_logits(self, feats: torch.Tensor) -> List[torch.Tensor]:
+        return [m(feats) for m in self.members]
+
+    def param_groups(self, lr: float, fc6_mult: float) -> List[dict]:
+        groups = [m.param_groups(lr, fc6_mult) for m in self.members]
+        return [{"params": [p for g in groups for p in g[i]["params"]], "lr": groups[0][i]["lr"]} for i in range(2)]

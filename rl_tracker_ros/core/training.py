@@ -124,10 +124,16 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
             logits, a_pos, a_neg = feature_attention_maps(head, batch.feats, feature_shape)
         elif cfg.lam > 0:
             logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
+        elif hasattr(head, "member_logits"):  # an ensemble (lam 0): each member's own loss
+            logits, a_pos, a_neg = None, None, None
         else:
             logits, a_pos, a_neg = head(batch.feats), None, None
-        loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
-                                  cfg.attention_form, cfg.loss_reduction)
+        if logits is None:
+            loss = sum(reciprocative_loss(m, labels, 0.0, reduction=cfg.loss_reduction)
+                       for m in head.member_logits(batch.feats))
+        else:
+            loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
+                                      cfg.attention_form, cfg.loss_reduction)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
