@@ -162,6 +162,19 @@ def test_fast_profile_follows_a_moving_target(lam, bbreg_features):
     assert np.mean(ious) > 0.5, np.round(ious, 2)
 
 
+def test_an_ensemble_of_classifiers_tracks_and_its_members_are_drawn_apart():
+    from rl_tracker_ros.core.head import Ensemble
+
+    frames, gt = synthetic_sequence(n=12)
+    tr = fast(n_heads=2)
+    tr.initialize(frames[0], gt[0])
+    assert isinstance(tr.head, Ensemble) and len(tr.head.members) == 2
+    a, b = (m.fc4.weight for m in tr.head.members)
+    assert not torch.equal(a, b)
+    ious = [iou(tr.track(f).box, g)[0] for f, g in zip(frames[1:], gt[1:])]
+    assert np.mean(ious) > 0.5, np.round(ious, 2)
+
+
 def test_fast_profile_same_seed_same_run():
     frames, gt = synthetic_sequence(n=5)
     runs = []

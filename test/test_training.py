@@ -2,7 +2,7 @@
 import torch
 
 from rl_tracker_ros.core.config import TrackerConfig
-from rl_tracker_ros.core.head import Classifier
+from rl_tracker_ros.core.head import Classifier, Ensemble
 from rl_tracker_ros.core.training import (SampleMemory, SampleSet, hardest_negatives, make_optimizer,
                                           train_classifier)
 
@@ -42,3 +42,44 @@ def test_training_separates_positives_from_negatives():
     assert last < first
     with torch.no_grad():
         assert head(pos.feats)[:, 1].mean() > head(neg.feats)[:, 1].mean() + 1
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_and_trains_each_on_its_own_loss():
+    g = torch.Generator().manual_seed(0)
+    pos = SampleSet(torch.randn(100, 16, generator=g) + 2)
+    neg = SampleSet(torch.randn(400, 16, generator=g) - 2)
+    members = [Classifier(16, hidden=32, dropout=0.0) for _ in range(2)]
+    ens = Ensemble(members)
+    ens.reset(g)
+    assert not torch.equal(members[0].fc4.weight, members[1].fc4.weight)  # drawn apart
+    x = torch.randn(5, 16, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(ens(x), (members[0](x) + members[1](x)) / 2)
+    # Training the ensemble on a batch gives each member the gradient of its own loss.
+    cfg = TrackerConfig(lam=0.0, batch_neg_cand=64, batch_pos=32, batch_neg=32, grad_clip=1e9)
+    before = [m.fc6.weight.detach().clone() for m in members]
+    alone = Classifier(16, hidden=32, dropout=0.0)
+    alone.load_state_dict(members[1].state_dict())
+    opt = torch.optim.SGD(ens.param_groups(1e-2, 10)[0]["params"] + ens.param_groups(1e-2, 10)[1]["params"], lr=0.1)
+    ens.train()
+    logits = ens.member_logits(pos.feats[:8])
+    loss = sum(torch.nn.functional.cross_entropy(l, torch.ones(8, dtype=torch.long)) for l in logits)
+    opt.zero_grad(); loss.backward()
+    alone_loss = torch.nn.functional.cross_entropy(alone(pos.feats[:8]), torch.ones(8, dtype=torch.long))
+    alone_loss.backward()
+    torch.testing.assert_close(members[1].fc6.weight.grad, alone.fc6.weight.grad)
+    # And the training loop separates the classes with every member.
+    opt = make_optimizer(ens, 1e-2, 10, 0.9, 5e-4)
+    train_classifier(ens, None, opt, pos, neg, 60, cfg, g)
+    with torch.no_grad():
+        for m, b in zip(members, before):
+            assert not torch.equal(m.fc6.weight, b)
+            assert m(pos.feats)[:, 1].mean() > m(neg.feats)[:, 1].mean() + 1
+
+
+def test_an_ensemble_is_refused_with_the_reciprocative_term():
+    import pytest
+    with pytest.raises(ValueError, match="n_heads"):
+        TrackerConfig.preset("fast", n_heads=2, lam=1.0)
+    with pytest.raises(ValueError, match="n_heads"):
+        TrackerConfig.preset("fast", n_heads=0)
