@@ -358,6 +358,9 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # target that is really gone is still searched widely a few frames later. Over five
     # seeds offline 0.630 +- 0.011 against 0.607 +- 0.025 at once; 0.1 a failure (py-MDNet's
     # later code) 0.611 +- 0.023, 0.5 0.628 +- 0.012 (issue #15, results/fast_levers8/).
+    # One classifier: an ensemble of three (n_heads 3) scored 0.647 +- 0.021 offline over
+    # five seeds, but its 0.29 s first frame costs more at 30 Hz than it gains (0.578 / 0.594
+    # over seeds 0-2 without / with catch-up, against 0.609; results/fast_levers10*/).
     "fast": dict(
         trans_growth=0.3,
         mobilenet_depth=8,
