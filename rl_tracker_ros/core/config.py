@@ -66,9 +66,6 @@ class TrackerConfig:
     dropout: float = 0.5
     n_heads: int = 1                     # >1: an ensemble of independently drawn classifiers,
                                          # scored by their mean logits (head.Ensemble; lam 0)
-    n_heads_init: int = 0                # >0: only this many members train on the first frame
-                                         # before its result; the others train on its samples
-                                         # over the next frames and score once trained (0: all)
 
     # --- optimiser -----------------------------------------------------------------------
     momentum: float = 0.9
@@ -218,8 +215,6 @@ class TrackerConfig:
             problems.append("region_max_side must be >= 64")
         if self.n_heads < 1 or (self.n_heads > 1 and self.lam > 0):
             problems.append("n_heads must be >= 1, and 1 with lam > 0")
-        if not 0 <= self.n_heads_init <= self.n_heads or (self.n_heads_init and self.iters_init_now):
-            problems.append("n_heads_init must be in [0, n_heads], and 0 with iters_init_now")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

@@ -52,21 +52,16 @@ class Ensemble(nn.Module):
     def __init__(self, members: List[Classifier]):
         super().__init__()
         self.members = nn.ModuleList(members)
-        self.active = len(members)  # the first ``active`` members score and train
 
     def reset(self, generator: torch.Generator | None = None) -> None:
         for m in self.members:
             m.reset(generator)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return torch.stack(self.member_logits(feats)).mean(dim=0)
+        return torch.stack([m(feats) for m in self.members]).mean(dim=0)
 
     def member_logits(self, feats: torch.Tensor) -> List[torch.Tensor]:
-        return [m(feats) for m in self.members[:self.active]]
-
-    def others(self) -> "Ensemble":
-        """The members not active yet, as an ensemble of their own (the same modules)."""
-        return Ensemble(list(self.members[self.active:]))
+        return [m(feats) for m in self.members]
 
     def param_groups(self, lr: float, fc6_mult: float) -> List[dict]:
         groups = [m.param_groups(lr, fc6_mult) for m in self.members]

@@ -186,9 +186,9 @@ class DATTracker:
         boxes = draw_samples(generator, box, 3 * n, self.rng, overlap)
         return boxes[source.inside(boxes)][:n]
 
-    def _train(self, pos, neg, iters: int, optimizer, head=None) -> None:
+    def _train(self, pos, neg, iters: int, optimizer) -> None:
         with self._dropout_rng():
-            train_classifier(self.head if head is None else head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
+            train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
                              self.feature_shape)
 
     @contextmanager
@@ -283,10 +283,6 @@ class DATTracker:
             if cfg.bbreg and len(reg_boxes):
                 self.bbreg.fit(self._bbreg_features(source, reg_boxes), reg_boxes, box)
         with timer("update"):
-            later = None
-            if cfg.n_heads_init and cfg.n_heads_init < cfg.n_heads:
-                self.head.active = cfg.n_heads_init
-                later = self.head.others()
             opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
             now = cfg.iters_init_now or cfg.iters_init
             self._train(pos, neg, now, opt)
@@ -298,10 +294,7 @@ class DATTracker:
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
             # The rest of the first-frame training, if any, runs on the next frames at the
             # update pace (``update_iters_per_frame``), with its own optimiser and samples.
-            self.pending = (pos, neg, cfg.iters_init - now, opt, None) if now < cfg.iters_init else None
-            if later is not None:  # the other members: the same first-frame training, on the next frames
-                self.pending = (pos, neg, cfg.iters_init, make_optimizer(
-                    later, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay), later)
+            self.pending = (pos, neg, cfg.iters_init - now, opt) if now < cfg.iters_init else None
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
@@ -479,19 +472,17 @@ class DATTracker:
                                    self.target, cfg.n_neg_update, cfg.overlap_neg_update)
             self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0 and not finishing_init:
-                self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer, None)
+                self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer)
         elif not finishing_init:  # the first frame's training comes first
-            self.pending = (*self.memory.short_term(cfg.n_frames_short), cfg.iters_update, self.optimizer, None)
+            self.pending = (*self.memory.short_term(cfg.n_frames_short), cfg.iters_update, self.optimizer)
         if self.pending is not None and (len(self.pending[0]) == 0 or len(self.pending[1]) == 0):
             self.updates_skipped += 1  # nothing to train on: counted, never a silent no-op step
             self.pending = None
         if self.pending is not None:
-            pos, neg, left, optimizer, head = self.pending
+            pos, neg, left, optimizer = self.pending
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
-            self._train(pos, neg, steps, optimizer, head)
-            self.pending = (pos, neg, left - steps, optimizer, head) if left > steps else None
-            if self.pending is None and head is not None:
-                self.head.active = len(self.head.members)  # trained: they score from the next frame
+            self._train(pos, neg, steps, optimizer)
+            self.pending = (pos, neg, left - steps, optimizer) if left > steps else None
 
     def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
         """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].
