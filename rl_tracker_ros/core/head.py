@@ -58,7 +58,7 @@ class Ensemble(nn.Module):
             m.reset(generator)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(feats) for m in self.members]).mean(dim=0)
+        return torch.stack(self.member_logits(feats)).mean(dim=0)
 
     def member_logits(self, feats: torch.Tensor) -> List[torch.Tensor]:
         return [m(feats) for m in self.members]

@@ -88,6 +88,31 @@ def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Te
     return candidates[scores.topk(min(k, len(candidates))).indices]
 
 
+def batch_loss(head: nn.Module, trunk: nn.Module, batch: SampleSet, labels: torch.Tensor, cfg,
+               feature_shape=None) -> torch.Tensor:
+    """Eq. 5 on one batch, with the attention maps ``cfg`` asks for (see
+    :func:`train_classifier`); an ensemble (``member_logits``, lam 0) sums its members'
+    own cross-entropies, so each member's gradient is its own loss's."""
+    if hasattr(head, "member_logits"):
+        if cfg.lam > 0:
+            raise ValueError("an ensemble of classifiers trains without the reciprocative term (lam 0)")
+        return sum(reciprocative_loss(m, labels, 0.0, reduction=cfg.loss_reduction)
+                   for m in head.member_logits(batch.feats))
+    if cfg.lam > 0 and cfg.attention_layer == "input" and batch.crops is None:
+        raise RuntimeError("lam > 0 needs the training crops in the sample memory")
+    if cfg.lam > 0 and cfg.attention_form == "official":
+        logits = head(batch.feats)
+        a_pos, a_neg = first_layer_attention(trunk, head, batch.crops, batch.feats)
+    elif cfg.lam > 0 and cfg.attention_layer == "features":
+        logits, a_pos, a_neg = feature_attention_maps(head, batch.feats, feature_shape)
+    elif cfg.lam > 0:
+        logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
+    else:
+        logits, a_pos, a_neg = head(batch.feats), None, None
+    return reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
+                              cfg.attention_form, cfg.loss_reduction)
+
+
 def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.Optimizer,
                      pos: SampleSet, neg: SampleSet, iters: int, cfg, gen: torch.Generator,
                      feature_shape=None) -> torch.Tensor:
@@ -115,25 +140,7 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
         head.train()
         batch = SampleSet.cat([pos.take(pi), neg.take(ni)])
         labels = torch.cat([torch.ones(len(pi)), torch.zeros(len(ni))]).long().to(device)
-        if cfg.lam > 0 and cfg.attention_layer == "input" and batch.crops is None:
-            raise RuntimeError("lam > 0 needs the training crops in the sample memory")
-        if cfg.lam > 0 and cfg.attention_form == "official":
-            logits = head(batch.feats)
-            a_pos, a_neg = first_layer_attention(trunk, head, batch.crops, batch.feats)
-        elif cfg.lam > 0 and cfg.attention_layer == "features":
-            logits, a_pos, a_neg = feature_attention_maps(head, batch.feats, feature_shape)
-        elif cfg.lam > 0:
-            logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
-        elif hasattr(head, "member_logits"):  # an ensemble (lam 0): each member's own loss
-            logits, a_pos, a_neg = None, None, None
-        else:
-            logits, a_pos, a_neg = head(batch.feats), None, None
-        if logits is None:
-            loss = sum(reciprocative_loss(m, labels, 0.0, reduction=cfg.loss_reduction)
-                       for m in head.member_logits(batch.feats))
-        else:
-            loss = reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
-                                      cfg.attention_form, cfg.loss_reduction)
+        loss = batch_loss(head, trunk, batch, labels, cfg, feature_shape)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
