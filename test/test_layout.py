@@ -1,7 +1,8 @@
 """The package's architecture, checked: each folder is one thing and nothing climbs back up.
 
     core/        the tracker (algorithm): imports nothing else of the package
-    media/       what both sides read and draw (sequences, videos, the photo scene, drawing)
+    media/       what both sides read and draw (sequences, videos, the photo scene, drawing,
+                 the rule for catching up on frames after the first)
     evaluation/  metrics, harness, reports, the offline runner: core and media only
     ros/         the node, its worker thread, frame buffer, message conversions, bags:
                  core, media and the generated msg/srv only

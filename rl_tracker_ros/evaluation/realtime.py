@@ -45,6 +45,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..media.catch_up import CatchUp
+
 _EPS = 1e-9  # float tolerance on times, in seconds
 
 
@@ -257,8 +259,7 @@ class RealtimeSchedule(Schedule):
         self.free_at = self.init_done = 0.0
         self.result_times: List[float] = []
         self.result_boxes: List[np.ndarray] = []
-        self.stride = int(catch_up_step)           # catching up while > 0
-        self._newest_seen: Optional[int] = None    # the newest frame at the last catch-up step
+        self._catch_up = CatchUp(catch_up_step)
         self._catch_up_frame: Optional[int] = None  # the frame the catch-up takes next
         self.caught_up = 0                         # frames taken by the catch-up
 
@@ -273,22 +274,12 @@ class RealtimeSchedule(Schedule):
         self._plan_catch_up()
 
     def _plan_catch_up(self) -> None:
-        """The next frame the catch-up takes, or the catch-up's end (the node's rule,
-        ``ros/worker.py``): the newest of the next ``stride`` frames while more than
-        ``stride`` are waiting; the stride grows to the frames that arrived during the last
-        step plus one."""
+        """The next frame the catch-up takes (None: caught up), by the node's rule
+        (``media/catch_up.py``) over the frames waiting, lost ones left out."""
         self._catch_up_frame = None
-        if self.stride <= 0:
-            return
-        waiting = [j for j in range(self.last + 1, self._newest() + 1) if not self.lost(j)]
-        if self._newest_seen is not None and waiting:
-            self.stride = max(self.stride, waiting[-1] - self._newest_seen + 1)
-        if len(waiting) <= self.stride:
-            self.stride = 0  # caught up: the newest frame from here on
-            return
-        self._newest_seen = waiting[-1]
-        within = [j for j in waiting if j <= self.last + self.stride]
-        self._catch_up_frame = within[-1] if within else waiting[0]
+        if self._catch_up.active:
+            waiting = [j for j in range(self.last + 1, self._newest() + 1) if not self.lost(j)]
+            self._catch_up_frame = self._catch_up.next(self.last, waiting)
 
     def elapsed_for(self, i: int) -> Optional[int]:
         if i <= self.last or self.lost(i):

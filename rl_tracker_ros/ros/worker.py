@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.interface import Tracker
 from ..core.tracker import TrackResult, TrackState
+from ..media.catch_up import CatchUp
 from .frame_buffer import Frame
 
 
@@ -254,27 +255,15 @@ class TrackingWorker:
 
     def _catch_up(self) -> None:
         """Track the frames that arrived during first-frame training, ``catch_up_step``
-        apart, until the newest is at most one stride away; the newest-frame loop then
-        takes over.
-
-        Training takes about a second even in the fast profile: by the newest frame a
-        fast target has moved further than even the widened search reaches, and a lost
-        tracker does not find it again. Short strides keep each jump inside the search.
-        When the camera outruns the tracker at that stride, the stride grows to the
-        frames that arrived during the last step plus one, so the backlog still shrinks
-        every step (a tracker as slow as the paper profile's ends up jumping, as without
-        catch-up). Stops at once when a command arrives.
-        """
-        stride, newest_before = self._catch_up_step, None
-        while stride > 0 and self._running and self._command is None and self._state != TrackState.IDLE:
+        apart, by the rule in ``media/catch_up.py``; the newest-frame loop then takes over.
+        Stops at once when a command arrives."""
+        rule = CatchUp(self._catch_up_step)
+        while self._running and self._command is None and self._state != TrackState.IDLE:
             frames = list(self._history(self._last_index))
-            if newest_before is not None and frames:
-                stride = max(stride, frames[-1].index - newest_before + 1)
-            if len(frames) <= stride:
+            take = rule.next(self._last_index, [f.index for f in frames])
+            if take is None:
                 return
-            newest_before = frames[-1].index
-            within = [f for f in frames if f.index <= self._last_index + stride]
-            self._process(within[-1] if within else frames[0])
+            self._process(next(f for f in frames if f.index == take))
 
     def _process(self, frame: Frame) -> None:
         if self._state == TrackState.IDLE or self._tracker is None:
