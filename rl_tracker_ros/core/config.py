@@ -66,7 +66,6 @@ class TrackerConfig:
     dropout: float = 0.5
     n_heads: int = 1                     # >1: an ensemble of independently drawn classifiers,
                                          # scored by their mean logits (head.Ensemble; lam 0)
-    shared_fc4: bool = False             # with n_heads > 1: one fc4, n fc5-fc6 branches (head.Branches)
 
     # --- optimiser -----------------------------------------------------------------------
     momentum: float = 0.9
