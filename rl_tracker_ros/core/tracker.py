@@ -187,10 +187,27 @@ class DATTracker:
         boxes = draw_samples(generator, box, 3 * n, self.rng, overlap)
         return boxes[source.inside(boxes)][:n]
 
-    def _train(self, pos, neg, iters: int, optimizer) -> None:
+    def _train(self, pos, neg, iters: int, optimizer, rotate: bool = False) -> None:
+        """``iters`` steps on the whole classifier; with ``rotate`` (an ensemble's updates,
+        ``ensemble_updates: one``) each step trains the next member alone."""
         with self._dropout_rng():
-            train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
-                             self.feature_shape)
+            if not rotate:
+                train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
+                                 self.feature_shape)
+                return
+            for _ in range(iters):
+                member = self.head.members[self._turn % len(self.head.members)]
+                self._turn += 1
+                train_classifier(member, self.trunk, optimizer, pos, neg, 1, self.cfg, self.gen,
+                                 self.feature_shape)
+
+    @property
+    def _rotating(self) -> bool:
+        return self.cfg.n_heads > 1 and self.cfg.ensemble_updates == "one"
+
+    def _update_steps(self) -> int:
+        """An update's steps: ``iters_update``, for each member in turn when rotating."""
+        return self.cfg.iters_update * (self.cfg.n_heads if self._rotating else 1)
 
     @contextmanager
     def _dropout_rng(self) -> Iterator[None]:
@@ -300,6 +317,7 @@ class DATTracker:
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
         self.target = box.copy()
+        self._turn = 0
         self.clock = 0.0
         self.motion = MotionHistory()
         self.motion.add(self.clock, box)
@@ -492,16 +510,17 @@ class DATTracker:
                                    self.target, cfg.n_neg_update, cfg.overlap_neg_update)
             self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0 and not finishing_init:
-                self.pending = (*self.memory.long_term(), cfg.iters_update, self.optimizer)
+                self.pending = (*self.memory.long_term(), self._update_steps(), self.optimizer)
         elif not finishing_init:  # the first frame's training comes first
-            self.pending = (*self.memory.short_term(cfg.n_frames_short), cfg.iters_update, self.optimizer)
+            self.pending = (*self.memory.short_term(cfg.n_frames_short), self._update_steps(),
+                            self.optimizer)
         if self.pending is not None and (len(self.pending[0]) == 0 or len(self.pending[1]) == 0):
             self.updates_skipped += 1  # nothing to train on: counted, never a silent no-op step
             self.pending = None
         if self.pending is not None:
             pos, neg, left, optimizer = self.pending
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
-            self._train(pos, neg, steps, optimizer)
+            self._train(pos, neg, steps, optimizer, rotate=self._rotating and optimizer is self.optimizer)
             self.pending = (pos, neg, left - steps, optimizer) if left > steps else None
 
     def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
