@@ -175,6 +175,34 @@ def test_an_ensemble_of_classifiers_tracks_and_its_members_are_drawn_apart():
     assert np.mean(ious) > 0.5, np.round(ious, 2)
 
 
+def test_an_ensembles_updates_train_one_member_a_step_in_turn_each_as_long_as_alone():
+    frames, gt = synthetic_sequence(n=14)
+    tr = fast(n_heads=3, ensemble_updates="one")
+    tr.initialize(frames[0], gt[0])
+    assert tr._update_steps() == 3 * tr.cfg.iters_update  # each member gets iters_update steps
+    pos, neg = tr.memory.long_term()
+    changed = []
+    for _ in range(4):
+        before = [m.fc4.weight.detach().clone() for m in tr.head.members]
+        tr._train(pos, neg, 1, tr.optimizer, rotate=True)
+        changed.append([not torch.equal(m.fc4.weight, b) for m, b in zip(tr.head.members, before)])
+    assert changed == [[True, False, False], [False, True, False], [False, False, True], [True, False, False]]
+    # The first frame trains every member (an untrained one must not vote).
+    tr2 = fast(n_heads=3, ensemble_updates="one")
+    blank = [m.fc4.weight.detach().clone() for m in tr2._blank[0].members]
+    tr2.initialize(frames[0], gt[0])
+    assert all(not torch.equal(m.fc4.weight, b) for m, b in zip(tr2.head.members, blank))
+    ious, per_frame = [], []
+    for f, g in zip(frames[1:], gt[1:]):
+        before = [m.fc4.weight.detach().clone() for m in tr2.head.members]
+        ious.append(iou(tr2.track(f).box, g)[0])
+        per_frame.append(sum(not torch.equal(m.fc4.weight, b) for m, b in zip(tr2.head.members, before)))
+    assert np.mean(ious) > 0.5, np.round(ious, 2)
+    assert max(per_frame) == 1, per_frame  # tracking's update steps: one member a frame
+    with pytest.raises(ValueError, match="ensemble_updates"):
+        TrackerConfig.preset("fast", ensemble_updates="some")
+
+
 def test_fast_profile_same_seed_same_run():
     frames, gt = synthetic_sequence(n=5)
     runs = []
