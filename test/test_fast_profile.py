@@ -179,8 +179,12 @@ def test_an_ensembles_updates_train_one_member_a_step_in_turn_each_as_long_as_al
     frames, gt = synthetic_sequence(n=14)
     tr = fast(n_heads=3, ensemble_updates="one")
     tr.initialize(frames[0], gt[0])
-    assert tr._update_steps() == 3 * tr.cfg.iters_update  # each member gets iters_update steps
     pos, neg = tr.memory.long_term()
+    assert tr._schedule(pos, neg, long_term=False)[2:] == (3 * tr.cfg.iters_update, tr.optimizer, True)
+    long_only = fast(n_heads=3, ensemble_updates="long")
+    long_only.initialize(frames[0], gt[0])
+    assert long_only._schedule(pos, neg, long_term=True)[2::2] == (3 * tr.cfg.iters_update, True)
+    assert long_only._schedule(pos, neg, long_term=False)[2::2] == (tr.cfg.iters_update, False)
     changed = []
     for _ in range(4):
         before = [m.fc4.weight.detach().clone() for m in tr.head.members]

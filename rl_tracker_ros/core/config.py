@@ -69,7 +69,8 @@ class TrackerConfig:
 
     ensemble_updates: str = "all"        # with n_heads > 1: each update step trains all members
                                          # | one (the next in turn; an update then has n_heads x
-                                         # iters_update steps, so each member gets as many)
+                                         # iters_update steps, so each member gets as many) |
+                                         # long (long-term updates in turn, short-term all)
 
     # --- optimiser -----------------------------------------------------------------------
     momentum: float = 0.9
@@ -206,8 +207,8 @@ class TrackerConfig:
                             "and attention_layer features")
         if not 0.0 <= self.neg_whole_fraction <= 1.0:
             problems.append("neg_whole_fraction must be in [0, 1]")
-        if self.ensemble_updates not in ("all", "one"):
-            problems.append("ensemble_updates must be all or one")
+        if self.ensemble_updates not in ("all", "one", "long"):
+            problems.append("ensemble_updates must be all, one or long")
         if not 0 <= self.gap_velocity <= 1:
             problems.append("gap_velocity must be in [0, 1]")
         if not (self.motion_growth >= 0 and self.motion_max_factor >= 1):

@@ -201,13 +201,12 @@ class DATTracker:
                 train_classifier(member, self.trunk, optimizer, pos, neg, 1, self.cfg, self.gen,
                                  self.feature_shape)
 
-    @property
-    def _rotating(self) -> bool:
-        return self.cfg.n_heads > 1 and self.cfg.ensemble_updates == "one"
-
-    def _update_steps(self) -> int:
-        """An update's steps: ``iters_update``, for each member in turn when rotating."""
-        return self.cfg.iters_update * (self.cfg.n_heads if self._rotating else 1)
+    def _schedule(self, pos, neg, long_term: bool) -> tuple:
+        """An update to run: ``iters_update`` steps, or, when an ensemble's updates of
+        this kind rotate (``ensemble_updates``), that many for each member in turn."""
+        cfg = self.cfg
+        rotate = cfg.n_heads > 1 and (cfg.ensemble_updates == "one" or (cfg.ensemble_updates == "long" and long_term))
+        return pos, neg, cfg.iters_update * (cfg.n_heads if rotate else 1), self.optimizer, rotate
 
     @contextmanager
     def _dropout_rng(self) -> Iterator[None]:
@@ -312,7 +311,7 @@ class DATTracker:
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
             # The rest of the first-frame training, if any, runs on the next frames at the
             # update pace (``update_iters_per_frame``), with its own optimiser and samples.
-            self.pending = (pos, neg, cfg.iters_init - now, opt) if now < cfg.iters_init else None
+            self.pending = (pos, neg, cfg.iters_init - now, opt, False) if now < cfg.iters_init else None
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
@@ -510,18 +509,17 @@ class DATTracker:
                                    self.target, cfg.n_neg_update, cfg.overlap_neg_update)
             self.memory.add(source.sample_set(pos_boxes), source.sample_set(neg_boxes))
             if self.frame_index % cfg.long_interval == 0 and not finishing_init:
-                self.pending = (*self.memory.long_term(), self._update_steps(), self.optimizer)
+                self.pending = self._schedule(*self.memory.long_term(), long_term=True)
         elif not finishing_init:  # the first frame's training comes first
-            self.pending = (*self.memory.short_term(cfg.n_frames_short), self._update_steps(),
-                            self.optimizer)
+            self.pending = self._schedule(*self.memory.short_term(cfg.n_frames_short), long_term=False)
         if self.pending is not None and (len(self.pending[0]) == 0 or len(self.pending[1]) == 0):
             self.updates_skipped += 1  # nothing to train on: counted, never a silent no-op step
             self.pending = None
         if self.pending is not None:
-            pos, neg, left, optimizer = self.pending
+            pos, neg, left, optimizer, rotate = self.pending
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
-            self._train(pos, neg, steps, optimizer, rotate=self._rotating and optimizer is self.optimizer)
-            self.pending = (pos, neg, left - steps, optimizer) if left > steps else None
+            self._train(pos, neg, steps, optimizer, rotate)
+            self.pending = (pos, neg, left - steps, optimizer, rotate) if left > steps else None
 
     def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
         """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].
