@@ -128,9 +128,6 @@ class TrackerConfig:
     # spread is multiplied by min(1 + motion_growth * (elapsed - 1), motion_max_factor).
     motion_growth: float = 0.5
     motion_max_factor: float = 3.0
-    gap_velocity: float = 0.0            # >0: after a gap (elapsed > 1) this fraction of the
-                                         # candidates is drawn about where the target's recent
-                                         # motion took it (core/motion.py); 0: off
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -209,8 +206,6 @@ class TrackerConfig:
             problems.append("neg_whole_fraction must be in [0, 1]")
         if self.ensemble_updates not in ("all", "one", "long"):
             problems.append("ensemble_updates must be all, one or long")
-        if not 0 <= self.gap_velocity <= 1:
-            problems.append("gap_velocity must be in [0, 1]")
         if not (self.motion_growth >= 0 and self.motion_max_factor >= 1):
             problems.append("motion_growth must be >= 0 and motion_max_factor >= 1")
         if not 0 <= self.iters_init_now <= self.iters_init:

@@ -26,7 +26,6 @@ from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
 from .head import Classifier, Ensemble
-from .motion import MotionHistory
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
 from .training import SampleMemory, make_optimizer, train_classifier
@@ -188,8 +187,8 @@ class DATTracker:
         return boxes[source.inside(boxes)][:n]
 
     def _train(self, pos, neg, iters: int, optimizer, rotate: bool = False) -> None:
-        """``iters`` steps on the whole classifier; with ``rotate`` (an ensemble's updates,
-        ``ensemble_updates: one``) each step trains the next member alone."""
+        """``iters`` steps on the whole classifier; with ``rotate`` (an ensemble's updates
+        that rotate, ``ensemble_updates``) each step trains the next member alone."""
         with self._dropout_rng():
             if not rotate:
                 train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
@@ -317,9 +316,6 @@ class DATTracker:
 
         self.target = box.copy()
         self._turn = 0
-        self.clock = 0.0
-        self.motion = MotionHistory()
-        self.motion.add(self.clock, box)
         self._deferred = None  # a learning step for the old target is not for this one
         self.trans = cfg.trans
         self.failures = 0
@@ -362,7 +358,9 @@ class DATTracker:
                 samples = self._redetection_candidates(frame.shape)
                 source = self._source(frame, samples, self.target, cfg.redetect_side)
             else:
-                samples = self._candidates(frame.shape, elapsed)
+                spread = self.trans * self.motion_factor(elapsed)
+                samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
+                    self.target, cfg.n_samples, self.rng)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -385,11 +383,6 @@ class DATTracker:
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
         self._update_state(success)
-        self.clock += elapsed
-        if success:
-            self.motion.add(self.clock, self.target)
-        else:
-            self.motion.clear()
         att = None
         if attention if attention is not None else cfg.attention_output:
             with timer("attention"):
@@ -460,19 +453,6 @@ class DATTracker:
         tile = tiles[self.search_round % len(tiles)]
         self.search_round += 1
         return tile_candidates(tile, self.target, cfg.redetect_step * stride / scale)
-
-    def _candidates(self, shape, elapsed: float) -> np.ndarray:
-        """This frame's candidates about the last target, spread wider after a gap; with
-        ``gap_velocity`` a share of them about where the target's motion took it."""
-        cfg = self.cfg
-        gen = self._generator("gaussian", shape, self.trans * self.motion_factor(elapsed), cfg.scale)
-        v = self.motion.velocity() if cfg.gap_velocity > 0 and elapsed > 1 else None
-        if v is None:
-            return gen(self.target, cfg.n_samples, self.rng)
-        n_far = int(round(cfg.gap_velocity * cfg.n_samples))
-        moved = self.target.copy()
-        moved[:2] += v * elapsed
-        return np.concatenate([gen(self.target, cfg.n_samples - n_far, self.rng), gen(moved, n_far, self.rng)])
 
     def _update_state(self, success: bool) -> None:
         if success:
