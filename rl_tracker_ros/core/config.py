@@ -367,7 +367,10 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # later code) 0.611 +- 0.023, 0.5 0.628 +- 0.012 (issue #15, results/fast_levers8/).
     # One classifier: an ensemble of three (n_heads 3) scored 0.647 +- 0.021 offline over
     # five seeds, but its 0.29 s first frame costs more at 30 Hz than it gains (0.578 / 0.594
-    # over seeds 0-2 without / with catch-up, against 0.609; results/fast_levers10*/).
+    # over seeds 0-2 without / with catch-up, against 0.609; results/fast_levers10*/). On
+    # seeds 5-9, which no lever was chosen on, this default scores 0.555 +- 0.030 offline and
+    # the ensemble with ensemble_updates long 0.626 +- 0.008, but at 30 Hz here the ensemble
+    # is no better (0.577 against 0.579 with every time halved; results/fast_levers11*/).
     "fast": dict(
         trans_growth=0.3,
         mobilenet_depth=8,
