@@ -180,10 +180,11 @@ def test_an_ensembles_updates_train_one_member_a_step_in_turn_each_as_long_as_al
     tr = fast(n_heads=3, ensemble_updates="one")
     tr.initialize(frames[0], gt[0])
     pos, neg = tr.memory.long_term()
-    assert tr._schedule(pos, neg, long_term=False)[2:] == (3 * tr.cfg.iters_update, tr.optimizer, True)
+    update = tr._schedule(pos, neg, long_term=False)
+    assert (update.left, update.optimizer, update.rotate) == (3 * tr.cfg.iters_update, tr.optimizer, True)
     long_only = fast(n_heads=3, ensemble_updates="long")
     long_only.initialize(frames[0], gt[0])
-    assert long_only._schedule(pos, neg, long_term=True)[2::2] == (3 * tr.cfg.iters_update, True)
+    assert long_only._schedule(pos, neg, long_term=True)[2::2] == (3 * tr.cfg.iters_update, True)  # (left, rotate)
     assert long_only._schedule(pos, neg, long_term=False)[2::2] == (tr.cfg.iters_update, False)
     changed = []
     for _ in range(4):

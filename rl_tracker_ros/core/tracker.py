@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, Iterator, Optional
+from typing import Dict, Iterator, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from .features import CropFeatures, RegionFeatures, covering_region, map_shape, 
 from .head import Classifier, Ensemble
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
-from .training import SampleMemory, make_optimizer, train_classifier
+from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
 from .weights import load_backbone
 
 
@@ -101,6 +101,17 @@ class _StageTimer:
         if self.cuda:
             torch.cuda.synchronize()
         self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - t
+
+
+class Update(NamedTuple):
+    """A scheduled classifier update: ``left`` steps still to run on ``pos`` / ``neg``
+    with ``optimizer``, each step training the next member alone if ``rotate``."""
+
+    pos: SampleSet
+    neg: SampleSet
+    left: int
+    optimizer: torch.optim.Optimizer
+    rotate: bool = False
 
 
 class DATTracker:
@@ -200,12 +211,12 @@ class DATTracker:
                 train_classifier(member, self.trunk, optimizer, pos, neg, 1, self.cfg, self.gen,
                                  self.feature_shape)
 
-    def _schedule(self, pos, neg, long_term: bool) -> tuple:
+    def _schedule(self, pos, neg, long_term: bool) -> Update:
         """An update to run: ``iters_update`` steps, or, when an ensemble's updates of
         this kind rotate (``ensemble_updates``), that many for each member in turn."""
         cfg = self.cfg
         rotate = cfg.n_heads > 1 and (cfg.ensemble_updates == "one" or (cfg.ensemble_updates == "long" and long_term))
-        return pos, neg, cfg.iters_update * (cfg.n_heads if rotate else 1), self.optimizer, rotate
+        return Update(pos, neg, cfg.iters_update * (cfg.n_heads if rotate else 1), self.optimizer, rotate)
 
     @contextmanager
     def _dropout_rng(self) -> Iterator[None]:
@@ -310,7 +321,7 @@ class DATTracker:
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
             # The rest of the first-frame training, if any, runs on the next frames at the
             # update pace (``update_iters_per_frame``), with its own optimiser and samples.
-            self.pending = (pos, neg, cfg.iters_init - now, opt, False) if now < cfg.iters_init else None
+            self.pending = Update(pos, neg, cfg.iters_init - now, opt) if now < cfg.iters_init else None
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
@@ -480,7 +491,7 @@ class DATTracker:
         frame stalls; a newer schedule replaces what is left of an older one.
         """
         cfg = self.cfg
-        finishing_init = self.pending is not None and self.pending[3] is not self.optimizer
+        finishing_init = self.pending is not None and self.pending.optimizer is not self.optimizer
         if success:
             pos_boxes = self._draw(source, self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
                                    self.target, cfg.n_pos_update, cfg.overlap_pos_update)
@@ -492,14 +503,14 @@ class DATTracker:
                 self.pending = self._schedule(*self.memory.long_term(), long_term=True)
         elif not finishing_init:  # the first frame's training comes first
             self.pending = self._schedule(*self.memory.short_term(cfg.n_frames_short), long_term=False)
-        if self.pending is not None and (len(self.pending[0]) == 0 or len(self.pending[1]) == 0):
+        if self.pending is not None and (len(self.pending.pos) == 0 or len(self.pending.neg) == 0):
             self.updates_skipped += 1  # nothing to train on: counted, never a silent no-op step
             self.pending = None
         if self.pending is not None:
             pos, neg, left, optimizer, rotate = self.pending
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
             self._train(pos, neg, steps, optimizer, rotate)
-            self.pending = (pos, neg, left - steps, optimizer, rotate) if left > steps else None
+            self.pending = self.pending._replace(left=left - steps) if left > steps else None
 
     def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
         """Positive-class attention of ``box``'s crop, pasted into an (H, W) map in [0, 1].
