@@ -175,6 +175,19 @@ def test_an_ensemble_of_classifiers_tracks_and_its_members_are_drawn_apart():
     assert np.mean(ious) > 0.5, np.round(ious, 2)
 
 
+def test_a_split_ensemble_tracks():
+    from rl_tracker_ros.core.head import SplitEnsemble
+
+    frames, gt = synthetic_sequence(n=12)
+    tr = fast(n_heads=3, ensemble_split=True)
+    blank = tr._blank[0].w4.detach().clone()
+    tr.initialize(frames[0], gt[0])
+    assert isinstance(tr.head, SplitEnsemble) and tr.head.n == 3
+    assert not torch.equal(tr.head.w4, blank)  # the first frame trained it
+    ious = [iou(tr.track(f).box, g)[0] for f, g in zip(frames[1:], gt[1:])]
+    assert np.mean(ious) > 0.5, np.round(ious, 2)
+
+
 def test_an_ensembles_updates_train_one_member_a_step_in_turn_each_as_long_as_alone():
     frames, gt = synthetic_sequence(n=14)
     tr = fast(n_heads=3, ensemble_updates="one")

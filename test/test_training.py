@@ -2,7 +2,7 @@
 import torch
 
 from rl_tracker_ros.core.config import TrackerConfig
-from rl_tracker_ros.core.head import Classifier, Ensemble
+from rl_tracker_ros.core.head import Classifier, Ensemble, SplitEnsemble
 from rl_tracker_ros.core.training import (SampleMemory, SampleSet, hardest_negatives, make_optimizer,
                                           train_classifier)
 
@@ -75,6 +75,53 @@ def test_an_ensemble_scores_the_mean_of_its_members_and_trains_each_on_its_own_l
         for m, b in zip(members, before):
             assert not torch.equal(m.fc6.weight, b)
             assert m(pos.feats)[:, 1].mean() > m(neg.feats)[:, 1].mean() + 1
+
+
+def test_a_split_ensemble_reads_each_members_own_channels_and_trains_each_on_its_own_loss():
+    g = torch.Generator().manual_seed(0)
+    channels, cells = 6, 4  # features are channel-major: channel c holds [c * cells, (c + 1) * cells)
+    ens = SplitEnsemble(channels * cells, channels, 3, hidden=16, dropout=0.0)
+    ens.reset(g)
+    assert not torch.equal(ens.w4[0], ens.w4[1])  # drawn apart
+    x = torch.randn(5, channels * cells, generator=g)
+    with torch.no_grad():
+        member = ens.member_logits(x)  # (3, 5, 2)
+        torch.testing.assert_close(ens(x), member.mean(dim=0))
+        # Member 1 reads channels 2 and 3 only: changing anything else leaves it as it was.
+        y = x.clone()
+        y[:, :2 * cells] += 5.0
+        y[:, 4 * cells:] -= 5.0
+        after = ens.member_logits(y)
+        torch.testing.assert_close(after[1], member[1])
+        assert not torch.allclose(after[0], member[0]) and not torch.allclose(after[2], member[2])
+        # ... and is the classifier fc4-fc6 on those channels.
+        alone = Classifier(2 * cells, hidden=16, dropout=0.0)
+        for fc, w, b in ((alone.fc4, ens.w4, ens.b4), (alone.fc5, ens.w5, ens.b5), (alone.fc6, ens.w6, ens.b6)):
+            fc.weight.copy_(w[1].t())
+            fc.bias.copy_(b[1, 0])
+        torch.testing.assert_close(alone(x[:, 2 * cells:4 * cells]), member[1])
+    # One member's loss moves only that member's weights.
+    loss = torch.nn.functional.cross_entropy(ens.member_logits(x)[2], torch.ones(5, dtype=torch.long))
+    loss.backward()
+    assert ens.w4.grad[:2].abs().sum() == 0 and ens.w4.grad[2].abs().sum() > 0
+    # The training loop separates the classes with every member.
+    pos = SampleSet(torch.randn(100, channels * cells, generator=g) + 2)
+    neg = SampleSet(torch.randn(400, channels * cells, generator=g) - 2)
+    cfg = TrackerConfig(lam=0.0, batch_neg_cand=64)
+    train_classifier(ens, None, make_optimizer(ens, 1e-2, 10, 0.9, 5e-4), pos, neg, 60, cfg, g)
+    with torch.no_grad():
+        margins = ens.member_logits(pos.feats)[:, :, 1].mean(1) - ens.member_logits(neg.feats)[:, :, 1].mean(1)
+    assert (margins > 1).all(), margins
+
+
+def test_a_split_ensemble_needs_members_and_whole_channels():
+    import pytest
+    with pytest.raises(ValueError, match="ensemble_split"):
+        TrackerConfig.preset("fast", ensemble_split=True)  # n_heads 1
+    with pytest.raises(ValueError, match="ensemble_split"):
+        TrackerConfig.preset("fast", n_heads=3, ensemble_split=True, ensemble_updates="one")
+    with pytest.raises(ValueError, match="channels"):
+        SplitEnsemble(10, 3, 2)
 
 
 def test_an_ensemble_is_refused_with_the_reciprocative_term():

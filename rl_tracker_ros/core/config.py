@@ -67,6 +67,9 @@ class TrackerConfig:
     n_heads: int = 1                     # >1: an ensemble of independently drawn classifiers,
                                          # scored by their mean logits (head.Ensemble; lam 0)
 
+    ensemble_split: bool = False         # with n_heads > 1: each member reads its own share of
+                                         # the trunk's channels (head.SplitEnsemble; one
+                                         # classifier's fc4 in all, run batched)
     ensemble_updates: str = "all"        # with n_heads > 1: each update step trains all members
                                          # | one (the next in turn; an update then has n_heads x
                                          # iters_update steps, so each member gets as many) |
@@ -222,6 +225,8 @@ class TrackerConfig:
             problems.append("region_max_side must be >= 64")
         if self.n_heads < 1 or (self.n_heads > 1 and self.lam > 0):
             problems.append("n_heads must be >= 1, and 1 with lam > 0")
+        if self.ensemble_split and (self.n_heads < 2 or self.ensemble_updates != "all"):
+            problems.append("ensemble_split needs n_heads >= 2 and ensemble_updates all")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

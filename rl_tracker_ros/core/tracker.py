@@ -25,7 +25,7 @@ from .boxes import validate_box
 from .config import TrackerConfig
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
-from .head import Classifier, Ensemble
+from .head import Classifier, Ensemble, SplitEnsemble
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
 from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
@@ -161,8 +161,12 @@ class DATTracker:
         gen = torch.Generator().manual_seed(cfg.seed)
         self._seed_dropout_rng(cfg.seed)  # dropout masks
         with self._dropout_rng():  # the layers' default init draws from it too (then reset)
-            heads = [Classifier(self.feature_dim, cfg.hidden_dim, cfg.dropout) for _ in range(cfg.n_heads)]
-            head = heads[0] if cfg.n_heads == 1 else Ensemble(heads)
+            if cfg.ensemble_split:
+                channels = map_shape(self.trunk, cfg.crop_size)[0]
+                head = SplitEnsemble(self.feature_dim, channels, cfg.n_heads, cfg.hidden_dim, cfg.dropout)
+            else:
+                heads = [Classifier(self.feature_dim, cfg.hidden_dim, cfg.dropout) for _ in range(cfg.n_heads)]
+                head = heads[0] if cfg.n_heads == 1 else Ensemble(heads)
         head.reset(gen)
         return head.to(self.device).eval(), gen.get_state(), self._rng_state
 

@@ -97,7 +97,7 @@ def batch_loss(head: nn.Module, trunk: nn.Module, batch: SampleSet, labels: torc
         if cfg.lam > 0:
             raise ValueError("an ensemble of classifiers trains without the reciprocative term (lam 0)")
         return sum(reciprocative_loss(m, labels, 0.0, reduction=cfg.loss_reduction)
-                   for m in head.member_logits(batch.feats))
+                   for m in head.member_logits(batch.feats))  # a list, or an (n, N, 2) tensor
     if cfg.lam > 0 and cfg.attention_layer == "input" and batch.crops is None:
         raise RuntimeError("lam > 0 needs the training crops in the sample memory")
     if cfg.lam > 0 and cfg.attention_form == "official":
