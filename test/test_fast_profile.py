@@ -175,11 +175,12 @@ def test_an_ensemble_of_classifiers_tracks_and_its_members_are_drawn_apart():
     assert np.mean(ious) > 0.5, np.round(ious, 2)
 
 
-def test_a_split_ensemble_tracks():
+@pytest.mark.parametrize("lam", [0.0, 1.0])
+def test_a_split_ensemble_tracks(lam):
     from rl_tracker_ros.core.head import SplitEnsemble
 
     frames, gt = synthetic_sequence(n=12)
-    tr = fast(n_heads=3, ensemble_split=True)
+    tr = fast(n_heads=3, ensemble_split=True, lam=lam)
     blank = tr._blank[0].w4.detach().clone()
     tr.initialize(frames[0], gt[0])
     assert isinstance(tr.head, SplitEnsemble) and tr.head.n == 3

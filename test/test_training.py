@@ -1,4 +1,5 @@
 """Sample memory bounds, hard negative mining and the SGD loop."""
+import pytest
 import torch
 
 from rl_tracker_ros.core.config import TrackerConfig
@@ -124,9 +125,38 @@ def test_a_split_ensemble_needs_members_and_whole_channels():
         SplitEnsemble(10, 3, 2)
 
 
-def test_an_ensemble_is_refused_with_the_reciprocative_term():
+def test_an_ensemble_takes_the_reciprocative_term_at_the_features_only():
     import pytest
     with pytest.raises(ValueError, match="n_heads"):
-        TrackerConfig.preset("fast", n_heads=2, lam=1.0)
+        TrackerConfig.preset("paper", n_heads=2, lam=1.0)  # maps below the features
     with pytest.raises(ValueError, match="n_heads"):
         TrackerConfig.preset("fast", n_heads=0)
+    assert TrackerConfig.preset("fast", n_heads=2, lam=1.0).lam == 1.0
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_an_ensembles_reciprocative_loss_is_its_members_cross_entropies_plus_lam_times_its_own_maps(split):
+    from rl_tracker_ros.core.attention import (cross_entropy, feature_attention_maps, member_stack,
+                                               reciprocative_regulariser)
+    from rl_tracker_ros.core.training import batch_loss
+
+    g = torch.Generator().manual_seed(0)
+    shape = (4, 2, 2)
+    head = (SplitEnsemble(16, 4, 2, hidden=8, dropout=0.0) if split
+            else Ensemble([Classifier(16, hidden=8, dropout=0.0) for _ in range(2)]))
+    head.reset(g)
+    feats = torch.randn(6, 16, generator=g).abs()
+    labels = torch.tensor([1, 1, 1, 0, 0, 0])
+    cfg = TrackerConfig.preset("fast", n_heads=2, lam=2.0)
+    loss = batch_loss(head, None, SampleSet(feats), labels, cfg, shape)
+    members = member_stack(head, feats)
+    _, a_pos, a_neg = feature_attention_maps(head, feats, shape)
+    expected = (sum(cross_entropy(m, labels) for m in members)
+                + 2.0 * reciprocative_regulariser(a_pos, a_neg, labels, cfg.attention_eps).mean())
+    torch.testing.assert_close(loss, expected)
+    # The maps are the ensemble's: the gradient of its mean score, times the features.
+    f = feats.clone().requires_grad_(True)
+    grad = torch.autograd.grad(head(f)[:, 1].sum(), f)[0]
+    torch.testing.assert_close(a_pos, (grad * feats).view(6, *shape).sum(1).clamp(min=0).flatten(1))
+    loss.backward()  # the regulariser trains the weights (double backprop)
+    assert all(p.grad is not None for p in head.parameters())

@@ -138,13 +138,24 @@ def feature_attention_maps(head: nn.Module, feats: torch.Tensor,
     relu(sum over channels of f * dF_c/df) (Grad-CAM's form at the trunk output), which
     does depend on the sample; ``shape`` = (C, k, k) of the flat features. The maps need
     only the classifier's own double backprop, no trunk pass. Returns (logits, A_p, A_n).
+
+    An ensemble (a head with ``member_logits``) is one classifier here, its mean logits:
+    the maps are the ensemble's, and the logits returned are its members', (n, N, 2), for
+    each member's own cross-entropy (:func:`reciprocative_loss`).
     """
     f = feats.detach().requires_grad_(True)
-    logits = head(f)
+    out = member_stack(head, f) if hasattr(head, "member_logits") else head(f)
+    logits = out.mean(dim=0) if out.dim() == 3 else out
     g_pos = torch.autograd.grad(logits[:, 1].sum(), f, create_graph=True)[0]
     g_neg = torch.autograd.grad(logits[:, 0].sum(), f, create_graph=True)[0]
     cams = (torch.stack([g_pos, g_neg]) * f.detach()).view(2, len(f), *shape).sum(dim=2).clamp(min=0)
-    return logits, cams[0].flatten(1), cams[1].flatten(1)
+    return out, cams[0].flatten(1), cams[1].flatten(1)
+
+
+def member_stack(head: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """(n, N, 2): an ensemble's members' logits of ``feats``, stacked."""
+    out = head.member_logits(feats)
+    return out if isinstance(out, torch.Tensor) else torch.stack(out)
 
 
 def _safe_stats(maps: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -205,8 +216,11 @@ def reciprocative_loss(logits: torch.Tensor, labels: torch.Tensor, lam: float,
     """Eq. 5: cross-entropy (``reduction`` over the batch) + ``lam`` R, with R the mean of
     the per-sample regulariser (``form='per_sample'``) or the batch-ratio one
     (``'official'``). With ``lam == 0`` this is exactly the MDNet loss, and the maps are
-    not needed."""
-    ce = cross_entropy(logits, labels, reduction)
+    not needed. ``logits`` (n, N, 2), an ensemble's members', give the sum of the members'
+    own cross-entropies (each member's gradient is its own loss's), maps being the
+    ensemble's."""
+    ce = (sum(cross_entropy(m, labels, reduction) for m in logits) if logits.dim() == 3
+          else cross_entropy(logits, labels, reduction))
     if lam == 0:
         return ce
     if a_pos is None or a_neg is None:

@@ -65,7 +65,8 @@ class TrackerConfig:
     hidden_dim: int = 512
     dropout: float = 0.5
     n_heads: int = 1                     # >1: an ensemble of independently drawn classifiers,
-                                         # scored by their mean logits (head.Ensemble; lam 0)
+                                         # scored by their mean logits (head.Ensemble; with
+                                         # lam > 0 only at the features)
 
     ensemble_split: bool = False         # with n_heads > 1: each member reads its own share of
                                          # the trunk's channels (head.SplitEnsemble; one
@@ -223,8 +224,8 @@ class TrackerConfig:
             problems.append("region_zoom must be in [0.25, 2]")
         if self.region_max_side < 64:
             problems.append("region_max_side must be >= 64")
-        if self.n_heads < 1 or (self.n_heads > 1 and self.lam > 0):
-            problems.append("n_heads must be >= 1, and 1 with lam > 0")
+        if self.n_heads < 1 or (self.n_heads > 1 and self.lam > 0 and self.attention_layer != "features"):
+            problems.append("n_heads must be >= 1, and 1 with lam > 0 unless attention_layer is features")
         if self.ensemble_split and (self.n_heads < 2 or self.ensemble_updates != "all"):
             problems.append("ensemble_split needs n_heads >= 2 and ensemble_updates all")
         if self.redetect_side < self.crop_size + 16:

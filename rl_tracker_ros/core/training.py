@@ -10,7 +10,8 @@ import torch
 import torch._dynamo  # noqa: F401  torch.optim imports it lazily: 4 s inside the first init
 from torch import nn
 
-from .attention import attention_maps, feature_attention_maps, first_layer_attention, reciprocative_loss
+from .attention import (attention_maps, feature_attention_maps, first_layer_attention, member_stack,
+                        reciprocative_loss)
 
 
 @dataclass
@@ -91,13 +92,13 @@ def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Te
 def batch_loss(head: nn.Module, trunk: nn.Module, batch: SampleSet, labels: torch.Tensor, cfg,
                feature_shape=None) -> torch.Tensor:
     """Eq. 5 on one batch, with the attention maps ``cfg`` asks for (see
-    :func:`train_classifier`); an ensemble (``member_logits``, lam 0) sums its members'
-    own cross-entropies, so each member's gradient is its own loss's."""
-    if hasattr(head, "member_logits"):
-        if cfg.lam > 0:
-            raise ValueError("an ensemble of classifiers trains without the reciprocative term (lam 0)")
-        return sum(reciprocative_loss(m, labels, 0.0, reduction=cfg.loss_reduction)
-                   for m in head.member_logits(batch.feats))  # a list, or an (n, N, 2) tensor
+    :func:`train_classifier`). An ensemble (a head with ``member_logits``) sums its
+    members' own cross-entropies, so each member's gradient is its own loss's; with lam > 0
+    its maps (feature-level only) are those of its mean score."""
+    ensemble = hasattr(head, "member_logits")
+    if cfg.lam > 0 and ensemble and cfg.attention_layer != "features":
+        raise ValueError("an ensemble of classifiers trains the reciprocative term at the features only "
+                         "(attention_layer features)")
     if cfg.lam > 0 and cfg.attention_layer == "input" and batch.crops is None:
         raise RuntimeError("lam > 0 needs the training crops in the sample memory")
     if cfg.lam > 0 and cfg.attention_form == "official":
@@ -108,7 +109,8 @@ def batch_loss(head: nn.Module, trunk: nn.Module, batch: SampleSet, labels: torc
     elif cfg.lam > 0:
         logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
     else:
-        logits, a_pos, a_neg = head(batch.feats), None, None
+        logits = member_stack(head, batch.feats) if ensemble else head(batch.feats)
+        a_pos = a_neg = None
     return reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
                               cfg.attention_form, cfg.loss_reduction)
 
