@@ -115,6 +115,19 @@ def test_a_split_ensemble_reads_each_members_own_channels_and_trains_each_on_its
     assert (margins > 1).all(), margins
 
 
+def test_a_split_ensembles_dropout_drops_at_its_rate_and_keeps_the_mean():
+    ens = SplitEnsemble(8, 2, 2, hidden=4, dropout=0.3)
+    h = torch.ones(4, 256, 512)
+    torch.manual_seed(0)
+    ens.train()
+    out = ens._drop(h)
+    assert abs((out == 0).float().mean().item() - 0.3) < 0.005
+    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 1 / 0.7))
+    assert abs(out.mean().item() - 1.0) < 0.01
+    ens.eval()
+    assert ens._drop(h) is h
+
+
 def test_a_split_ensemble_needs_members_and_whole_channels():
     import pytest
     with pytest.raises(ValueError, match="ensemble_split"):

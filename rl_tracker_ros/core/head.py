@@ -92,7 +92,7 @@ class SplitEnsemble(nn.Module):
         self.b5 = nn.Parameter(torch.empty(n, 1, hidden))
         self.w6 = nn.Parameter(torch.empty(n, hidden, 2))
         self.b6 = nn.Parameter(torch.empty(n, 1, 2))
-        self.drop = nn.Dropout(dropout)
+        self.p = dropout
         self.reset()
 
     def reset(self, generator: torch.Generator | None = None) -> None:
@@ -106,8 +106,18 @@ class SplitEnsemble(nn.Module):
         """(n, N, 2): each member's logits on its own channels."""
         x = feats[:, :self.n * self.share * self.cells].reshape(len(feats), self.n, -1).transpose(0, 1)
         h = torch.relu(torch.baddbmm(self.b4, x, self.w4))
-        h = torch.relu(torch.baddbmm(self.b5, self.drop(h), self.w5))
-        return torch.baddbmm(self.b6, self.drop(h), self.w6)
+        h = torch.relu(torch.baddbmm(self.b5, self._drop(h), self.w5))
+        return torch.baddbmm(self.b6, self._drop(h), self.w6)
+
+    def _drop(self, h: torch.Tensor) -> torch.Tensor:
+        """Dropout (in training mode), its mask drawn as uniform numbers below the keep
+        rate: the distribution of ``nn.Dropout``'s, in a quarter of the time on a CPU,
+        where torch's Bernoulli draws took 3 ms for a step's 8 x 64 x 512 units, a
+        quarter of an eight-member first frame."""
+        if not self.training or self.p == 0:
+            return h
+        keep = 1.0 - self.p
+        return h * (torch.rand_like(h) < keep) * (1.0 / keep)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.member_logits(feats).mean(dim=0)
