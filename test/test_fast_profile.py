@@ -166,7 +166,7 @@ def test_an_ensemble_of_classifiers_tracks_and_its_members_are_drawn_apart():
     from rl_tracker_ros.core.head import Ensemble
 
     frames, gt = synthetic_sequence(n=12)
-    tr = fast(n_heads=2)
+    tr = fast(n_heads=2, ensemble_split=False)
     tr.initialize(frames[0], gt[0])
     assert isinstance(tr.head, Ensemble) and len(tr.head.members) == 2
     a, b = (m.fc4.weight for m in tr.head.members)
@@ -184,6 +184,8 @@ def test_a_split_ensemble_tracks(lam):
     blank = tr._blank[0].w4.detach().clone()
     tr.initialize(frames[0], gt[0])
     assert isinstance(tr.head, SplitEnsemble) and tr.head.n == 3
+    from rl_tracker_ros.core.head import Classifier
+    assert type(fast(n_heads=1)._blank[0]) is Classifier  # ensemble_split has no effect alone
     assert not torch.equal(tr.head.w4, blank)  # the first frame trained it
     ious = [iou(tr.track(f).box, g)[0] for f, g in zip(frames[1:], gt[1:])]
     assert np.mean(ious) > 0.5, np.round(ious, 2)
@@ -191,12 +193,12 @@ def test_a_split_ensemble_tracks(lam):
 
 def test_an_ensembles_updates_train_one_member_a_step_in_turn_each_as_long_as_alone():
     frames, gt = synthetic_sequence(n=14)
-    tr = fast(n_heads=3, ensemble_updates="one")
+    tr = fast(n_heads=3, ensemble_updates="one", ensemble_split=False)
     tr.initialize(frames[0], gt[0])
     pos, neg = tr.memory.long_term()
     update = tr._schedule(pos, neg, long_term=False)
     assert (update.left, update.optimizer, update.rotate) == (3 * tr.cfg.iters_update, tr.optimizer, True)
-    long_only = fast(n_heads=3, ensemble_updates="long")
+    long_only = fast(n_heads=3, ensemble_updates="long", ensemble_split=False)
     long_only.initialize(frames[0], gt[0])
     assert long_only._schedule(pos, neg, long_term=True)[2::2] == (3 * tr.cfg.iters_update, True)  # (left, rotate)
     assert long_only._schedule(pos, neg, long_term=False)[2::2] == (tr.cfg.iters_update, False)
@@ -207,7 +209,7 @@ def test_an_ensembles_updates_train_one_member_a_step_in_turn_each_as_long_as_al
         changed.append([not torch.equal(m.fc4.weight, b) for m, b in zip(tr.head.members, before)])
     assert changed == [[True, False, False], [False, True, False], [False, False, True], [True, False, False]]
     # The first frame trains every member (an untrained one must not vote).
-    tr2 = fast(n_heads=3, ensemble_updates="one")
+    tr2 = fast(n_heads=3, ensemble_updates="one", ensemble_split=False)
     blank = [m.fc4.weight.detach().clone() for m in tr2._blank[0].members]
     tr2.initialize(frames[0], gt[0])
     assert all(not torch.equal(m.fc4.weight, b) for m, b in zip(tr2.head.members, blank))

@@ -70,7 +70,8 @@ class TrackerConfig:
 
     ensemble_split: bool = False         # with n_heads > 1: each member reads its own share of
                                          # the trunk's channels (head.SplitEnsemble; one
-                                         # classifier's fc4 in all, run batched)
+                                         # classifier's fc4 in all, run batched); no effect
+                                         # with n_heads 1
     ensemble_updates: str = "all"        # with n_heads > 1: each update step trains all members
                                          # | one (the next in turn; an update then has n_heads x
                                          # iters_update steps, so each member gets as many) |
@@ -226,8 +227,9 @@ class TrackerConfig:
             problems.append("region_max_side must be >= 64")
         if self.n_heads < 1 or (self.n_heads > 1 and self.lam > 0 and self.attention_layer != "features"):
             problems.append("n_heads must be >= 1, and 1 with lam > 0 unless attention_layer is features")
-        if self.ensemble_split and (self.n_heads < 2 or self.ensemble_updates != "all"):
-            problems.append("ensemble_split needs n_heads >= 2 and ensemble_updates all")
+        if self.ensemble_split and self.n_heads > 1 and self.ensemble_updates != "all":
+            problems.append("ensemble_split trains its members together: it needs ensemble_updates all "
+                            "(or set ensemble_split false)")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:
@@ -371,18 +373,16 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # target that is really gone is still searched widely a few frames later. Over five
     # seeds offline 0.630 +- 0.011 against 0.607 +- 0.025 at once; 0.1 a failure (py-MDNet's
     # later code) 0.611 +- 0.023, 0.5 0.628 +- 0.012 (issue #15, results/fast_levers8/).
-    # One classifier: an ensemble of three (n_heads 3) scored 0.647 +- 0.021 offline over
-    # five seeds, but its 0.29 s first frame costs more at 30 Hz than it gains (0.578 / 0.594
-    # over seeds 0-2 without / with catch-up, against 0.609; results/fast_levers10*/). On
-    # seeds 5-9, which no lever was chosen on, this default scores 0.555 +- 0.030 offline and
-    # the ensemble with ensemble_updates long 0.626 +- 0.008, but at 30 Hz here the ensemble
-    # is no better (0.577 against 0.579 with every time halved; results/fast_levers11*/).
-    # Eight classifiers on disjoint 64-channel shares of the trunk (n_heads 8,
-    # ensemble_split; head.SplitEnsemble): offline over ten seeds 0.661 +- 0.008 (worst seed
-    # 0.650) against one classifier's 0.592 +- 0.045 (worst 0.527); 2 / 3 / 4 / 6 shares
-    # 0.589 / 0.623 / 0.621 / 0.633, eight of 384 hidden units or without dropout 0.615 /
-    # 0.623 (seeds 5-9). Its fc4 is one classifier's size; its first frame about 0.27 s
-    # against 0.14 (issue #15, results/fast_levers12/).
+    # An ensemble of three full classifiers (n_heads 3) scored 0.636 +- 0.021 offline over
+    # ten seeds, but its first frame (0.29-0.43 s) costs more at 30 Hz than it gains
+    # (results/fast_levers10*/, results/fast_levers11*/). Eight classifiers on disjoint
+    # 64-channel shares of the trunk instead (n_heads 8, ensemble_split; head.SplitEnsemble),
+    # whose fc4 is one classifier's size: offline over ten seeds 0.637 +- 0.023 (worst seed
+    # 0.609) against one classifier's 0.592 +- 0.045 (worst 0.527); at 30 Hz 0.590 +- 0.034
+    # against 0.545 +- 0.058 (CSRT 0.473) in the same runs. 2 / 3 / 4 / 6 shares scored
+    # 0.589 / 0.623 / 0.621 / 0.633 offline; eight of 384 hidden units, or without dropout,
+    # 0.615 / 0.623 (seeds 5-9). First frame about 0.27 s against 0.15 (issue #15,
+    # results/fast_levers12*/).
     "fast": dict(
         n_heads=8,
         ensemble_split=True,
