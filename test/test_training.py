@@ -148,8 +148,7 @@ def test_an_ensemble_takes_the_reciprocative_term_at_the_features_only():
 
 @pytest.mark.parametrize("split", [False, True])
 def test_an_ensembles_reciprocative_loss_is_its_members_cross_entropies_plus_lam_times_its_own_maps(split):
-    from rl_tracker_ros.core.attention import (cross_entropy, feature_attention_maps, member_stack,
-                                               reciprocative_regulariser)
+    from rl_tracker_ros.core.attention import cross_entropy, feature_attention_maps, reciprocative_regulariser
     from rl_tracker_ros.core.training import batch_loss
 
     g = torch.Generator().manual_seed(0)
@@ -161,7 +160,7 @@ def test_an_ensembles_reciprocative_loss_is_its_members_cross_entropies_plus_lam
     labels = torch.tensor([1, 1, 1, 0, 0, 0])
     cfg = TrackerConfig.preset("fast", n_heads=2, lam=2.0)
     loss = batch_loss(head, None, SampleSet(feats), labels, cfg, shape)
-    members = member_stack(head, feats)
+    members = head.member_logits(feats)
     _, a_pos, a_neg = feature_attention_maps(head, feats, shape)
     expected = (sum(cross_entropy(m, labels) for m in members)
                 + 2.0 * reciprocative_regulariser(a_pos, a_neg, labels, cfg.attention_eps).mean())

@@ -144,18 +144,12 @@ def feature_attention_maps(head: nn.Module, feats: torch.Tensor,
     each member's own cross-entropy (:func:`reciprocative_loss`).
     """
     f = feats.detach().requires_grad_(True)
-    out = member_stack(head, f) if hasattr(head, "member_logits") else head(f)
+    out = head.member_logits(f) if hasattr(head, "member_logits") else head(f)
     logits = out.mean(dim=0) if out.dim() == 3 else out
     g_pos = torch.autograd.grad(logits[:, 1].sum(), f, create_graph=True)[0]
     g_neg = torch.autograd.grad(logits[:, 0].sum(), f, create_graph=True)[0]
     cams = (torch.stack([g_pos, g_neg]) * f.detach()).view(2, len(f), *shape).sum(dim=2).clamp(min=0)
     return out, cams[0].flatten(1), cams[1].flatten(1)
-
-
-def member_stack(head: nn.Module, feats: torch.Tensor) -> torch.Tensor:
-    """(n, N, 2): an ensemble's members' logits of ``feats``, stacked."""
-    out = head.member_logits(feats)
-    return out if isinstance(out, torch.Tensor) else torch.stack(out)
 
 
 def _safe_stats(maps: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:

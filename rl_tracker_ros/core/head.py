@@ -58,10 +58,11 @@ class Ensemble(nn.Module):
             m.reset(generator)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return torch.stack(self.member_logits(feats)).mean(dim=0)
+        return self.member_logits(feats).mean(dim=0)
 
-    def member_logits(self, feats: torch.Tensor) -> List[torch.Tensor]:
-        return [m(feats) for m in self.members]
+    def member_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """(n, N, 2): each member's logits."""
+        return torch.stack([m(feats) for m in self.members])
 
     def param_groups(self, lr: float, fc6_mult: float) -> List[dict]:
         groups = [m.param_groups(lr, fc6_mult) for m in self.members]

@@ -162,7 +162,7 @@ class DATTracker:
         self._seed_dropout_rng(cfg.seed)  # dropout masks
         with self._dropout_rng():  # the layers' default init draws from it too (then reset)
             if cfg.ensemble_split and cfg.n_heads > 1:
-                channels = map_shape(self.trunk, cfg.crop_size)[0]
+                channels = (self.feature_shape or map_shape(self.trunk, cfg.crop_size))[0]
                 head = SplitEnsemble(self.feature_dim, channels, cfg.n_heads, cfg.hidden_dim, cfg.dropout)
             else:
                 heads = [Classifier(self.feature_dim, cfg.hidden_dim, cfg.dropout) for _ in range(cfg.n_heads)]

@@ -10,8 +10,7 @@ import torch
 import torch._dynamo  # noqa: F401  torch.optim imports it lazily: 4 s inside the first init
 from torch import nn
 
-from .attention import (attention_maps, feature_attention_maps, first_layer_attention, member_stack,
-                        reciprocative_loss)
+from .attention import attention_maps, feature_attention_maps, first_layer_attention, reciprocative_loss
 
 
 @dataclass
@@ -109,7 +108,7 @@ def batch_loss(head: nn.Module, trunk: nn.Module, batch: SampleSet, labels: torc
     elif cfg.lam > 0:
         logits, a_pos, a_neg = attention_maps(trunk, head, batch.crops, batch.feats)
     else:
-        logits = member_stack(head, batch.feats) if ensemble else head(batch.feats)
+        logits = head.member_logits(batch.feats) if ensemble else head(batch.feats)
         a_pos = a_neg = None
     return reciprocative_loss(logits, labels, cfg.lam, a_pos, a_neg, cfg.attention_eps,
                               cfg.attention_form, cfg.loss_reduction)
