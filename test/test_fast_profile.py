@@ -177,14 +177,13 @@ def test_an_ensemble_of_classifiers_tracks_and_its_members_are_drawn_apart():
 
 @pytest.mark.parametrize("lam", [0.0, 1.0])
 def test_a_split_ensemble_tracks(lam):
-    from rl_tracker_ros.core.head import SplitEnsemble
+    from rl_tracker_ros.core.head import Classifier, SplitEnsemble
 
     frames, gt = synthetic_sequence(n=12)
     tr = fast(n_heads=3, ensemble_split=True, lam=lam)
     blank = tr._blank[0].w4.detach().clone()
     tr.initialize(frames[0], gt[0])
     assert isinstance(tr.head, SplitEnsemble) and tr.head.n == 3
-    from rl_tracker_ros.core.head import Classifier
     assert type(fast(n_heads=1)._blank[0]) is Classifier  # ensemble_split has no effect alone
     assert not torch.equal(tr.head.w4, blank)  # the first frame trained it
     ious = [iou(tr.track(f).box, g)[0] for f, g in zip(frames[1:], gt[1:])]

@@ -129,7 +129,6 @@ def test_a_split_ensembles_dropout_drops_at_its_rate_and_keeps_the_mean():
 
 
 def test_a_split_ensemble_needs_members_and_whole_channels():
-    import pytest
     with pytest.raises(ValueError, match="ensemble_split"):
         TrackerConfig.preset("fast", n_heads=3, ensemble_split=True, ensemble_updates="one")
     assert TrackerConfig.preset("fast", n_heads=3, ensemble_split=False, ensemble_updates="one").n_heads == 3
@@ -138,7 +137,6 @@ def test_a_split_ensemble_needs_members_and_whole_channels():
 
 
 def test_an_ensemble_takes_the_reciprocative_term_at_the_features_only():
-    import pytest
     with pytest.raises(ValueError, match="n_heads"):
         TrackerConfig.preset("paper", n_heads=2, lam=1.0)  # maps below the features
     with pytest.raises(ValueError, match="n_heads"):

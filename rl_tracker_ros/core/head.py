@@ -71,7 +71,8 @@ class Ensemble(nn.Module):
 
 class SplitEnsemble(nn.Module):
     """``n`` classifiers, each reading its own share of the trunk's channels (a contiguous
-    block of ``channels // n``; cells of a channel stay together), run as one batched
+    block of ``channels // n``, the last ``channels % n`` read by none; cells of a channel
+    stay together), run as one batched
     product and scored as one: the mean of their logits.
 
     Why: an ensemble of full classifiers (:class:`Ensemble`) is robust but costs ``n``
