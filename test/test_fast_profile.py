@@ -244,6 +244,27 @@ def test_motion_factor_grows_with_elapsed_frames_and_is_capped():
             tr.track(synthetic_sequence(n=1)[0][0], elapsed=bad)
 
 
+def test_candidates_grow_with_the_search_area_up_to_their_cap(monkeypatch):
+    tr = fast(n_samples=64, n_samples_max=256)
+    t = tr.cfg.trans
+    assert tr.n_candidates(t) == 64 and tr.n_candidates(0.5 * t) == 64
+    assert tr.n_candidates(1.5 * t) == 144 and tr.n_candidates(3 * t) == 256
+    assert fast(n_samples=64, n_samples_max=0).n_candidates(3 * t) == 64  # off: always n_samples
+    # track() draws that many: 144 after two frame intervals (motion factor 1.5), 64 after one.
+    drawn = []
+    real = tracker_module.SampleGenerator.__call__
+    monkeypatch.setattr(tracker_module.SampleGenerator, "__call__",
+                        lambda self, box, n, rng, *a, **k: drawn.append(n) or real(self, box, n, rng, *a, **k))
+    frames, gt = synthetic_sequence(n=3)
+    tr.initialize(frames[0], gt[0])
+    drawn.clear()
+    tr.track(frames[1], elapsed=2, learn=False)
+    tr.track(frames[2], elapsed=1, learn=False)
+    assert drawn[0] == 144 and 64 in drawn[1:], drawn
+    with pytest.raises(ValueError, match="n_samples_max"):
+        TrackerConfig.preset("fast", n_samples=64, n_samples_max=32)
+
+
 def test_motion_aware_search_finds_a_target_that_moved_while_frames_were_dropped():
     # 6 px a frame; only every 6th frame reaches the tracker, so the target jumps 36 px
     # four times, beyond the normal candidate spread (0.6 x 27 px at most). Measured:

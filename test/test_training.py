@@ -4,7 +4,7 @@ import torch
 
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.head import Classifier, Ensemble, SplitEnsemble
-from rl_tracker_ros.core.training import (SampleMemory, SampleSet, hardest_negatives, make_optimizer,
+from rl_tracker_ros.core.training import (SampleMemory, SampleSet, clip_gradients, hardest_negatives, make_optimizer,
                                           train_classifier)
 
 
@@ -116,14 +116,25 @@ def test_a_split_ensemble_reads_each_members_own_channels_and_trains_each_on_its
 
 
 def test_a_split_ensembles_dropout_drops_at_its_rate_and_keeps_the_mean():
+    # Its masks come from random bytes: the keep rate in 256ths (0.7 -> 179 / 256), and
+    # kept units scaled by that rate's inverse, so the mean is kept exactly in expectation.
     ens = SplitEnsemble(8, 2, 2, hidden=4, dropout=0.3)
     h = torch.ones(4, 256, 512)
     torch.manual_seed(0)
     ens.train()
     out = ens._drop(h)
     assert abs((out == 0).float().mean().item() - 0.3) < 0.005
-    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 1 / 0.7))
+    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 256 / 179))
     assert abs(out.mean().item() - 1.0) < 0.01
+    # The default rate, 0.5, is exact: half the bytes, kept units doubled.
+    half = SplitEnsemble(8, 2, 2, hidden=4, dropout=0.5).train()._drop(h)
+    assert abs((half == 0).float().mean().item() - 0.5) < 0.005
+    torch.testing.assert_close(half[half != 0], torch.full_like(half[half != 0], 2.0))
+    # Masks differ from draw to draw, and follow torch's seed.
+    torch.manual_seed(1)
+    a = ens._drop(h)
+    torch.manual_seed(1)
+    assert torch.equal(a, ens._drop(h)) and not torch.equal(a, ens._drop(h))
     ens.eval()
     assert ens._drop(h) is h
 
@@ -169,3 +180,21 @@ def test_an_ensembles_reciprocative_loss_is_its_members_cross_entropies_plus_lam
     torch.testing.assert_close(a_pos, (grad * feats).view(6, *shape).sum(1).clamp(min=0).flatten(1))
     loss.backward()  # the regulariser trains the weights (double backprop)
     assert all(p.grad is not None for p in head.parameters())
+
+
+def test_clip_gradients_clips_as_clip_grad_norm_does_above_the_limit_and_leaves_them_below():
+    g = torch.Generator().manual_seed(0)
+    for scale, max_norm in ((100.0, 1.0), (0.01, 10.0)):
+        grads = [torch.randn(5, 7, generator=g) * scale, torch.randn(3, generator=g) * scale]
+        ours = [torch.zeros_like(t, requires_grad=True) for t in grads]
+        ref = [torch.zeros_like(t, requires_grad=True) for t in grads]
+        for p, r, gr in zip(ours, ref, grads):
+            p.grad, r.grad = gr.clone(), gr.clone()
+        clip_gradients(ours, max_norm)
+        torch.nn.utils.clip_grad_norm_(ref, max_norm)
+        for p, r in zip(ours, ref):
+            torch.testing.assert_close(p.grad, r.grad)
+        norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ours])).item()
+        assert norm <= max_norm * (1 + 1e-5)
+        if scale < 1:  # within the limit: untouched
+            assert all(torch.equal(p.grad, gr) for p, gr in zip(ours, grads))

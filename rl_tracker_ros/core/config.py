@@ -125,6 +125,10 @@ class TrackerConfig:
     trans_growth: float = 0.0            # >0: each failure widens the spread by 1 + this, up to
                                          # trans_expand (py-MDNet's later code: 0.1); 0: the
                                          # first failure jumps to trans_expand (DAT's code)
+    n_samples_max: int = 0               # >n_samples: candidates grow with the search's area,
+                                         # n_samples x (spread / trans)^2 up to this many, so a
+                                         # search widened by failures or dropped frames is as
+                                         # dense as a normal one (0: always n_samples, paper)
     top_k: int = 5
     success_threshold: float = 0.0       # mean top-k positive logit
     lost_after: int = 5                  # consecutive failures before UNCERTAIN becomes LOST
@@ -183,6 +187,8 @@ class TrackerConfig:
             problems.append("feature_scale must be > 0")
         if not 0.0 <= self.dropout < 1.0:
             problems.append("dropout must be in [0, 1)")
+        if self.n_samples_max and self.n_samples_max < self.n_samples:
+            problems.append("n_samples_max must be 0 (off) or at least n_samples")
         if self.top_k > self.n_samples:
             problems.append("top_k must not exceed n_samples")
         if 2 * self.crop_padding >= self.crop_size:
@@ -284,7 +290,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "trans", "scale", "trans_expand", "lost_after", "min_box_size", "trans_neg_update",
             "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
             "redetect_step", "redetect_every")
-NON_NEGATIVE = ("seed", "crop_padding", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
+NON_NEGATIVE = ("seed", "crop_padding", "n_samples_max", "weight_decay", "n_bbreg", "n_pos_update", "n_neg_update",
                 "iters_update", "attention_blur", "lam", "trans_growth")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
 

@@ -375,7 +375,7 @@ class DATTracker:
             else:
                 spread = self.trans * self.motion_factor(elapsed)
                 samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
-                    self.target, cfg.n_samples, self.rng)
+                    self.target, self.n_candidates(spread), self.rng)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -485,6 +485,18 @@ class DATTracker:
         """How much wider than usual to search after ``elapsed`` frame intervals."""
         cfg = self.cfg
         return float(min(1.0 + cfg.motion_growth * (max(elapsed, 1.0) - 1.0), cfg.motion_max_factor))
+
+    def n_candidates(self, spread: float) -> int:
+        """How many candidates to score at this ``spread``: ``n_samples``, or with
+        ``n_samples_max`` as many as keep the search as dense as at the normal spread
+        (they scatter over an area that grows with spread squared), up to that cap. Why:
+        64 candidates scattered over a search three times as wide leave gaps wider than the
+        target, and the mean of the top five of them is a coarse box."""
+        cfg = self.cfg
+        if cfg.n_samples_max <= cfg.n_samples:
+            return cfg.n_samples
+        dense = cfg.n_samples * (spread / cfg.trans) ** 2
+        return int(min(cfg.n_samples_max, max(cfg.n_samples, round(dense))))
 
     def _learn(self, source, shape, success: bool) -> None:
         """Collect this frame's samples when confident; short-term update on failure,

@@ -80,6 +80,18 @@ def make_optimizer(head: nn.Module, lr: float, fc6_mult: float, momentum: float,
                            weight_decay=weight_decay, fused=True)
 
 
+def clip_gradients(params, max_norm: float) -> None:
+    """``clip_grad_norm_``'s clipping, without its pass over every gradient when the norm
+    is within ``max_norm`` (a multiplication by 1, about 1 ms a step for an ensemble's
+    4.5 M weights on a CPU). On a GPU the check would wait for the device, so there the
+    gradients are always scaled, as ``clip_grad_norm_`` does."""
+    grads = [p.grad for p in params if p.grad is not None]
+    total = torch.nn.utils.get_total_norm(grads)
+    if total.device.type == "cpu" and float(total) + 1e-6 <= max_norm:
+        return  # clip_grads_with_norm_'s factor, min(1, max_norm / (total + 1e-6)), is 1
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+
+
 def hardest_negatives(head: nn.Module, feats: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:
     """Hard negative mining: the ``k`` candidates the classifier scores most positive."""
     head.eval()
@@ -144,7 +156,7 @@ def train_classifier(head: nn.Module, trunk: nn.Module, optimizer: torch.optim.O
         loss = batch_loss(head, trunk, batch, labels, cfg, feature_shape)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        clip_gradients(params, cfg.grad_clip)
         optimizer.step()
         last = loss.detach()
     head.eval()
