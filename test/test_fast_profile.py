@@ -245,7 +245,7 @@ def test_motion_factor_grows_with_elapsed_frames_and_is_capped():
 
 
 def test_candidates_grow_with_the_search_area_up_to_their_cap(monkeypatch):
-    tr = fast(n_samples=64, n_samples_max=256)
+    tr = fast(n_samples=64, n_samples_max=256)  # the fast profile's values
     t = tr.cfg.trans
     assert tr.n_candidates(t) == 64 and tr.n_candidates(0.5 * t) == 64
     assert tr.n_candidates(1.5 * t) == 144 and tr.n_candidates(3 * t) == 256
@@ -261,8 +261,11 @@ def test_candidates_grow_with_the_search_area_up_to_their_cap(monkeypatch):
     tr.track(frames[1], elapsed=2, learn=False)
     tr.track(frames[2], elapsed=1, learn=False)
     assert drawn[0] == 144 and 64 in drawn[1:], drawn
+    # A cap at or below n_samples (a user raising n_samples in the fast profile) never
+    # lowers it; a negative one is refused.
+    assert fast(n_samples=300).n_candidates(3 * t) == 300
     with pytest.raises(ValueError, match="n_samples_max"):
-        TrackerConfig.preset("fast", n_samples=64, n_samples_max=32)
+        TrackerConfig.preset("fast", n_samples_max=-1)
 
 
 def test_motion_aware_search_finds_a_target_that_moved_while_frames_were_dropped():
