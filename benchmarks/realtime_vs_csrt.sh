@@ -22,19 +22,18 @@ EXTRA=${EXTRA:-}
 # slowed ours: on 2026-12-06, back to back, dat-fast's median frame on Girl was 63 ms beside
 # CSRT and 26 ms alone (results/fast_levers13_realtime/README.md); a robot runs one tracker.
 SEPARATE=${SEPARATE:-1}
-IFS=, read -r -a tracker_list <<< "$TRACKERS"
+if [ "$SEPARATE" = 1 ]; then
+  IFS=, read -r -a groups <<< "$TRACKERS"   # one eval process per tracker
+else
+  groups=("$TRACKERS")                       # one eval process for all of them
+fi
 dirs=()
 for seed in $SEEDS; do
   for run in $RUNS; do
-    if [ "$SEPARATE" = 1 ]; then
-      for tracker in "${tracker_list[@]}"; do
-        "$PY" -m rl_tracker_ros.tools.cli eval "$SEQS" --trackers "$tracker" --seed "$seed" \
-          --realtime "$RATE" --out "$OUT/seed${seed}_run${run}" --quiet $EXTRA
-      done
-    else
-      "$PY" -m rl_tracker_ros.tools.cli eval "$SEQS" --trackers "$TRACKERS" --seed "$seed" \
+    for group in "${groups[@]}"; do
+      "$PY" -m rl_tracker_ros.tools.cli eval "$SEQS" --trackers "$group" --seed "$seed" \
         --realtime "$RATE" --out "$OUT/seed${seed}_run${run}" --quiet $EXTRA
-    fi
+    done
     dirs+=("$OUT/seed${seed}_run${run}")
   done
 done

@@ -72,8 +72,7 @@ class Ensemble(nn.Module):
 class SplitEnsemble(nn.Module):
     """``n`` classifiers, each reading its own share of the trunk's channels (a contiguous
     block of ``channels // n``, the last ``channels % n`` read by none; cells of a channel
-    stay together), run as one batched
-    product and scored as one: the mean of their logits.
+    stay together), run as one batched product and scored as one: the mean of their logits.
 
     Why: an ensemble of full classifiers (:class:`Ensemble`) is robust but costs ``n``
     classifiers' work a step, which a CPU at 30 Hz cannot give. Members on disjoint
@@ -114,9 +113,10 @@ class SplitEnsemble(nn.Module):
     def _drop(self, h: torch.Tensor) -> torch.Tensor:
         """Dropout (in training mode) from random bytes: a unit is kept when its byte is below
         ``keep_bytes`` (the keep rate in 256ths, exact for the default 0.5), and kept units
-        are scaled by the inverse of that rate, so the mean is kept in expectation. Why: on a CPU torch's Bernoulli draws took 3 ms for a step's
-        8 x 64 x 512 units and uniform floats 1.5 ms, a quarter of an eight-member first
-        frame; one random int64 gives eight units' bytes (0.3 ms)."""
+        are scaled by the inverse of that rate, so the mean is kept in expectation. Why: on a
+        CPU torch's Bernoulli draws took 3 ms for a step's 8 x 64 x 512 units and uniform
+        floats 1.5 ms, a quarter of an eight-member first frame; one random int64 gives eight
+        units' bytes (0.3 ms)."""
         if not self.training or self.p == 0:
             return h
         keep_bytes = round((1.0 - self.p) * 256)
