@@ -190,6 +190,29 @@ def test_a_split_ensemble_tracks(lam):
     assert np.mean(ious) > 0.5, np.round(ious, 2)
 
 
+def test_bfloat16_scoring_follows_every_training_step():
+    # head_precision bfloat16 scores with a bfloat16 copy of fc4 / fc5. torch's fused SGD
+    # changes the weights without advancing their version counters, so the copy is dropped
+    # by the optimiser's step hook; without it the tracker scored with the untrained
+    # classifier's copy (a bug found by this round's offline runs).
+    frames, gt = synthetic_sequence(n=14)  # a long-term update on frames 10-12
+    low = fast(n_heads=3, ensemble_split=True, head_precision="bfloat16")
+    low.initialize(frames[0], gt[0])
+    feats = torch.randn(16, low.feature_dim, generator=torch.Generator().manual_seed(0)).abs()
+    trained = 0
+    for f in frames[1:]:
+        before = low.head.w4.detach().clone()
+        low.track(f)
+        trained += not torch.equal(before, low.head.w4)
+        low._scores(feats)
+        assert torch.equal(low.head._cast[1][1], low.head.w4.detach().to(torch.bfloat16))
+    assert trained > 0
+    exact = type(low.head)(low.feature_dim, low.feature_dim // low.head.cells, low.head.n, low.cfg.hidden_dim, 0.0)
+    exact.load_state_dict(low.head.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(low._scores(feats), exact.eval()(feats)[:, 1], atol=0.01, rtol=0.02)
+
+
 def test_an_ensembles_updates_train_one_member_a_step_in_turn_each_as_long_as_alone():
     frames, gt = synthetic_sequence(n=14)
     tr = fast(n_heads=3, ensemble_updates="one", ensemble_split=False)

@@ -139,6 +139,49 @@ def test_a_split_ensembles_dropout_drops_at_its_rate_and_keeps_the_mean():
     assert ens._drop(h) is h
 
 
+def test_a_split_ensemble_scores_in_bfloat16_and_trains_in_float32():
+    # head_precision bfloat16: scoring and mining (no gradients) run fc4 / fc5 on a bfloat16
+    # copy of the weights, made again whenever a step changes them; training steps are
+    # float32, so a step is exactly the float32 one.
+    g = torch.Generator().manual_seed(0)
+    fp32 = SplitEnsemble(64, 8, 4, hidden=32, dropout=0.0)
+    fp32.reset(g)
+    bf16 = SplitEnsemble(64, 8, 4, hidden=32, dropout=0.0, precision=torch.bfloat16)
+    bf16.load_state_dict(fp32.state_dict())
+    x = torch.randn(20, 64, generator=g)
+    with torch.no_grad():
+        exact, low = fp32(x), bf16(x)
+    assert low.dtype == torch.float32 and not torch.equal(low, exact)
+    torch.testing.assert_close(low, exact, atol=0.02, rtol=0.02)
+    assert bf16._cast[1][1].dtype == torch.bfloat16
+    labels = torch.arange(20) % 2
+    for head in (fp32, bf16):
+        opt = make_optimizer(head, 1e-1, 10, 0.9, 5e-4)
+        torch.nn.functional.cross_entropy(head(x), labels).backward()
+        opt.step()
+    assert bf16.w4.dtype == torch.float32
+    torch.testing.assert_close(bf16.w4, fp32.w4, atol=0, rtol=0)  # the same float32 step
+    with torch.no_grad():  # the cached copy follows the step
+        torch.testing.assert_close(bf16(x), fp32(x), atol=0.02, rtol=0.02)
+        assert not torch.equal(bf16(x), low)
+        torch.testing.assert_close(bf16._cast[1][1], bf16.w4.to(torch.bfloat16), atol=0, rtol=0)
+
+
+def test_precision_auto_is_bfloat16_only_on_a_cpu_with_amx(monkeypatch):
+    from rl_tracker_ros.core.config import resolve_precision
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
+    assert resolve_precision("auto", torch.device("cuda")) == torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert resolve_precision("auto", torch.device("cpu")) == torch.float32
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)  # a torch without it
+    assert resolve_precision("auto", torch.device("cpu")) == torch.float32
+    assert resolve_precision("bfloat16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(ValueError, match="head_precision"):
+        TrackerConfig(head_precision="float16")
+    assert TrackerConfig(trunk_precision="auto").trunk_precision == "auto"
+
+
 def test_a_split_ensemble_needs_members_and_whole_channels():
     with pytest.raises(ValueError, match="ensemble_split"):
         TrackerConfig.preset("fast", n_heads=3, ensemble_split=True, ensemble_updates="one")

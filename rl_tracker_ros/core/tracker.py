@@ -22,7 +22,7 @@ from .attention import box_attention
 from .backbones import Backbone, MobileNetV1
 from .bbreg import BBoxRegressor
 from .boxes import validate_box
-from .config import TrackerConfig
+from .config import TrackerConfig, resolve_precision
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
 from .head import Classifier, Ensemble, SplitEnsemble
@@ -137,7 +137,7 @@ class DATTracker:
             raise ValueError(f"bbreg_features mid needs a trunk with a mid-level map; {type(trunk).__name__} has none")
         self.trunk = trunk.freeze().to(self.device).to(memory_format=torch.channels_last)
         self.feature_dim = self.trunk.feature_dim
-        self.trunk_dtype = getattr(torch, self.cfg.trunk_precision)
+        self.trunk_dtype = resolve_precision(self.cfg.trunk_precision, self.device)
         self.feature_shape = (map_shape(self.trunk, self.cfg.crop_size)
                               if self.cfg.attention_layer == "features" else None)
         self.head: Optional[Classifier] = None
@@ -163,7 +163,8 @@ class DATTracker:
         with self._dropout_rng():  # the layers' default init draws from it too (then reset)
             if cfg.ensemble_split and cfg.n_heads > 1:
                 channels = (self.feature_shape or map_shape(self.trunk, cfg.crop_size))[0]
-                head = SplitEnsemble(self.feature_dim, channels, cfg.n_heads, cfg.hidden_dim, cfg.dropout)
+                head = SplitEnsemble(self.feature_dim, channels, cfg.n_heads, cfg.hidden_dim, cfg.dropout,
+                                     resolve_precision(cfg.head_precision, self.device))
             else:
                 heads = [Classifier(self.feature_dim, cfg.hidden_dim, cfg.dropout) for _ in range(cfg.n_heads)]
                 head = heads[0] if cfg.n_heads == 1 else Ensemble(heads)

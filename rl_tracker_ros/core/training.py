@@ -76,8 +76,11 @@ def make_optimizer(head: nn.Module, lr: float, fc6_mult: float, momentum: float,
     """SGD with momentum and weight decay (py-MDNet's). The fused kernel makes one pass
     over each weight instead of four with temporaries: fc4 is 9 MB, so on a CPU that is
     a few milliseconds a step, for the same arithmetic."""
-    return torch.optim.SGD(head.param_groups(lr, fc6_mult), lr=lr, momentum=momentum,
-                           weight_decay=weight_decay, fused=True)
+    opt = torch.optim.SGD(head.param_groups(lr, fc6_mult), lr=lr, momentum=momentum,
+                          weight_decay=weight_decay, fused=True)
+    if hasattr(head, "weights_changed"):  # a head that keeps derived copies of its weights
+        opt.register_step_post_hook(lambda *_: head.weights_changed())
+    return opt
 
 
 def clip_gradients(params, max_norm: float) -> None:
