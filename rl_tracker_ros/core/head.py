@@ -97,7 +97,6 @@ class SplitEnsemble(nn.Module):
         self.p = dropout
         self.precision = precision
         self._cast: tuple = ((), ())  # (key, weights): the no-grad copy in ``precision``
-        self._cast_stale = False
         self.reset()
 
     def reset(self, generator: torch.Generator | None = None) -> None:
@@ -127,17 +126,16 @@ class SplitEnsemble(nn.Module):
         if self.precision == self.w4.dtype or torch.is_grad_enabled():
             return weights
         key = tuple((w.data_ptr(), w._version) for w in weights)
-        if self._cast[0] != key or self._cast_stale:
+        if self._cast[0] != key:
             self._cast = (key, tuple(w.detach().to(self.precision) for w in weights))
-            self._cast_stale = False
         return self._cast[1]
 
     def weights_changed(self) -> None:
         """Drop the reduced-precision copy: called after every optimiser step
         (:func:`training.make_optimizer` hooks it), because torch's fused SGD updates the
         weights in place without advancing their version counters, which catch every
-        other in-place change (``reset``, ``load_state_dict``)."""
-        self._cast_stale = True
+        other in-place change (``reset``, ``load_state_dict``). An empty key matches none."""
+        self._cast = ((), ())
 
     def _drop(self, h: torch.Tensor) -> torch.Tensor:
         """Dropout (in training mode) from random bytes: a unit is kept when its byte is below
