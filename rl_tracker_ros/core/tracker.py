@@ -21,13 +21,14 @@ import torch
 from .attention import box_attention
 from .backbones import Backbone, MobileNetV1
 from .bbreg import BBoxRegressor
-from .boxes import validate_box
+from .boxes import centers, validate_box
 from .config import TrackerConfig, resolve_precision
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
 from .head import Classifier, Ensemble, SplitEnsemble
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
+from .selection import windowed_ranking
 from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
 from .weights import load_backbone
 
@@ -256,6 +257,20 @@ class DATTracker:
     def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
 
+    def _rank(self, scores: torch.Tensor, samples: np.ndarray, spread: float) -> torch.Tensor:
+        """Ranking values of this frame's candidates (``core/selection.py``): the scores,
+        mixed with a window when ``window_influence`` > 0, whose sd is the Gaussian
+        sampler's at this ``spread`` (half of it x the target's mean side), so it widens
+        with the search after failures and skipped frames. Not in either profile: it kept
+        Football at full speed but lost more than it gained once frames were skipped
+        (docs/fast_profile.md, the fifteenth round)."""
+        if self.cfg.window_influence <= 0:
+            return scores
+        sigma = 0.5 * spread * float(self.target[2:].mean())
+        centres = torch.as_tensor(np.vstack([centers(self.target), centers(samples)]), dtype=scores.dtype,
+                                  device=scores.device)
+        return windowed_ranking(scores, centres[1:], centres[0], sigma, self.cfg.window_influence)
+
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.head(feats)[:, 1]
@@ -385,7 +400,12 @@ class DATTracker:
             # A re-detection lattice is coarse (its neighbours are other places, not other
             # views of one place): its best position alone stands, above its own threshold,
             # and the next frame's local search refines it.
-            top_scores, top = self._scores(feats).topk(1 if redetecting else cfg.top_k)
+            scores = self._scores(feats)
+            if redetecting:
+                top_scores, top = scores.topk(1)
+            else:
+                top = self._rank(scores, samples, spread).topk(cfg.top_k).indices
+                top_scores = scores[top]
             score = float(top_scores.mean())
             top_np = top.cpu().numpy()
         threshold = max(cfg.success_threshold, cfg.redetect_threshold) if redetecting else cfg.success_threshold

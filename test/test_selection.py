@@ -1,0 +1,81 @@
+"""Candidate selection: the displacement window (core/selection.py) and its use in track()."""
+import numpy as np
+import pytest
+import torch
+
+from rl_tracker_ros.core.config import TrackerConfig
+from rl_tracker_ros.core.selection import windowed_ranking
+from rl_tracker_ros.core.tracker import DATTracker
+
+from conftest import TinyTrunk, synthetic_sequence
+
+CENTRES = torch.tensor([[0.0, 0.0], [30.0, 0.0], [0.0, 60.0]])
+
+
+def test_no_influence_ranks_by_score_alone():
+    scores = torch.tensor([0.1, 0.3, 0.2])
+    assert torch.equal(windowed_ranking(scores, CENTRES, torch.zeros(2), 10.0, 0.0), scores)
+
+
+def test_among_near_equal_scores_the_candidate_nearer_the_last_box_wins():
+    scores = torch.tensor([0.20, 0.21, 0.0])  # a distractor 30 px away out-scores the target by a hair
+    ranked = windowed_ranking(scores, CENTRES, torch.zeros(2), 10.0, 0.2)
+    assert int(ranked.argmax()) == 0
+    assert int(scores.argmax()) == 1
+
+
+def test_a_clearly_better_candidate_wins_however_far_it_moved():
+    scores = torch.tensor([0.0, 1.0, 0.1])
+    assert int(windowed_ranking(scores, CENTRES, torch.zeros(2), 10.0, 0.4).argmax()) == 1
+
+
+def test_the_ranking_does_not_depend_on_the_logits_scale():
+    scores = torch.tensor([0.20, 0.26, 0.0])
+    small = windowed_ranking(scores, CENTRES, torch.zeros(2), 20.0, 0.3)
+    large = windowed_ranking(10 * scores + 3, CENTRES, torch.zeros(2), 20.0, 0.3)
+    assert torch.allclose(small, large)
+    flat = windowed_ranking(torch.full((3,), 0.5), CENTRES, torch.zeros(2), 20.0, 0.3)
+    assert torch.isfinite(flat).all() and int(flat.argmax()) == 0  # equal scores: the nearest
+
+
+def test_window_influence_is_checked():
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="window_influence"):
+            TrackerConfig(window_influence=bad)
+
+
+def test_track_reports_the_score_of_the_candidates_it_chose(monkeypatch):
+    """With the window on, the box comes from the top-k by ranking, and the reported score
+    (which decides TRACKING) is those candidates' mean score, not the best k scores'."""
+    frames, gt = synthetic_sequence(n=3)
+    cfg = TrackerConfig.preset("fast", device="cpu", feature_scale=20.0, n_pos_init=50, n_neg_init=100,
+                               iters_init=5, window_influence=0.5, top_k=3)
+    tr = DATTracker(cfg, backbone=TinyTrunk())
+    tr.initialize(frames[0], gt[0])
+    seen = {}
+    real = tr._scores
+    monkeypatch.setattr(tr, "_scores", lambda feats: seen.setdefault("s", real(feats)))
+    real_rank = tr._rank
+    monkeypatch.setattr(tr, "_rank", lambda *a: seen.setdefault("r", real_rank(*a)))
+    result = tr.track(frames[1], learn=False)
+    chosen = seen["r"].topk(3).indices
+    assert result.score == pytest.approx(float(seen["s"][chosen].mean()), abs=1e-6)
+    assert not torch.equal(seen["r"], seen["s"])  # the window changed the ranking values
+
+
+
+def test_the_window_widens_with_its_width():
+    """After failures or skipped frames the search spreads wider, and so does the window:
+    a candidate that out-scores the nearer one by a little loses at the normal spread and
+    wins at three times it."""
+    frames, gt = synthetic_sequence(n=2)
+    tr = DATTracker(TrackerConfig.preset("fast", device="cpu", feature_scale=20.0, n_pos_init=50,
+                                         n_neg_init=100, iters_init=5, window_influence=0.3),
+                    backbone=TinyTrunk())
+    tr.initialize(frames[0], gt[0])
+    scores = torch.tensor([0.20, 0.26, 0.0])
+    boxes = np.array([tr.target, tr.target + [0.8 * tr.cfg.trans * tr.target[2:].mean(), 0, 0, 0],
+                      tr.target + [0, 60, 0, 0]])
+    assert int(tr._rank(scores, boxes, tr.cfg.trans).argmax()) == 0
+    assert int(tr._rank(scores, boxes, 3 * tr.cfg.trans).argmax()) == 1
+
