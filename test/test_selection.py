@@ -7,9 +7,17 @@ from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.selection import windowed_ranking
 from rl_tracker_ros.core.tracker import DATTracker
 
-from conftest import TinyTrunk, synthetic_sequence
+from conftest import SMALL_FAST, TinyTrunk, synthetic_sequence
 
 CENTRES = torch.tensor([[0.0, 0.0], [30.0, 0.0], [0.0, 60.0]])
+
+
+def initialised(n_frames: int, **kw):
+    """A fast-profile tracker on TinyTrunk, initialised on a synthetic sequence's first frame."""
+    frames, gt = synthetic_sequence(n=n_frames)
+    tr = DATTracker(TrackerConfig.preset("fast", **{**SMALL_FAST, **kw}), backbone=TinyTrunk())
+    tr.initialize(frames[0], gt[0])
+    return tr, frames
 
 
 def test_no_influence_ranks_by_score_alone():
@@ -47,11 +55,7 @@ def test_window_influence_is_checked():
 def test_track_reports_the_score_of_the_candidates_it_chose(monkeypatch):
     """With the window on, the box comes from the top-k by ranking, and the reported score
     (which decides TRACKING) is those candidates' mean score, not the best k scores'."""
-    frames, gt = synthetic_sequence(n=3)
-    cfg = TrackerConfig.preset("fast", device="cpu", feature_scale=20.0, n_pos_init=50, n_neg_init=100,
-                               iters_init=5, window_influence=0.5, top_k=3)
-    tr = DATTracker(cfg, backbone=TinyTrunk())
-    tr.initialize(frames[0], gt[0])
+    tr, frames = initialised(2, window_influence=0.5, top_k=3)
     seen = {}
     real = tr._scores
     monkeypatch.setattr(tr, "_scores", lambda feats: seen.setdefault("s", real(feats)))
@@ -63,16 +67,11 @@ def test_track_reports_the_score_of_the_candidates_it_chose(monkeypatch):
     assert not torch.equal(seen["r"], seen["s"])  # the window changed the ranking values
 
 
-
-def test_the_window_widens_with_its_width():
+def test_the_window_widens_with_the_search():
     """After failures or skipped frames the search spreads wider, and so does the window:
     a candidate that out-scores the nearer one by a little loses at the normal spread and
     wins at three times it."""
-    frames, gt = synthetic_sequence(n=2)
-    tr = DATTracker(TrackerConfig.preset("fast", device="cpu", feature_scale=20.0, n_pos_init=50,
-                                         n_neg_init=100, iters_init=5, window_influence=0.3),
-                    backbone=TinyTrunk())
-    tr.initialize(frames[0], gt[0])
+    tr, _ = initialised(1, window_influence=0.3)
     scores = torch.tensor([0.20, 0.26, 0.0])
     boxes = np.array([tr.target, tr.target + [0.8 * tr.cfg.trans * tr.target[2:].mean(), 0, 0, 0],
                       tr.target + [0, 60, 0, 0]])
