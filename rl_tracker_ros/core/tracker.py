@@ -28,7 +28,7 @@ from .features import CropFeatures, RegionFeatures, covering_region, map_shape, 
 from .head import Classifier, Ensemble, SplitEnsemble
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
-from .selection import windowed_ranking
+from .selection import nearer_group, windowed_ranking
 from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
 from .weights import load_backbone
 
@@ -405,6 +405,9 @@ class DATTracker:
                 top_scores, top = scores.topk(1)
             else:
                 top = self._rank(scores, samples, spread).topk(cfg.top_k).indices
+                keep = nearer_group(samples[top.cpu().numpy()], self.target, cfg.top_k_split_iou)
+                if len(keep) < len(top):
+                    top = top[torch.as_tensor(keep, device=top.device)]
                 top_scores = scores[top]
             score = float(top_scores.mean())
             top_np = top.cpu().numpy()
