@@ -79,7 +79,6 @@ def test_the_window_widens_with_the_search():
     assert int(tr._rank(scores, boxes, 3 * tr.cfg.trans).argmax()) == 1
 
 
-
 TARGET, OTHER = np.array([50.0, 50, 20, 20]), np.array([90.0, 50, 20, 20])
 SPLIT = np.stack([OTHER, TARGET, OTHER + [1, 0, 0, 0], TARGET + [1, 1, 0, 0], TARGET - [1, 0, 0, 0]])
 

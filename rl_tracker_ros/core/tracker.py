@@ -402,15 +402,12 @@ class DATTracker:
             # and the next frame's local search refines it.
             scores = self._scores(feats)
             if redetecting:
-                top_scores, top = scores.topk(1)
+                top_np = scores.topk(1).indices.cpu().numpy()
             else:
-                top = self._rank(scores, samples, spread).topk(cfg.top_k).indices
-                keep = nearer_group(samples[top.cpu().numpy()], self.target, cfg.top_k_split_iou)
-                if len(keep) < len(top):
-                    top = top[torch.as_tensor(keep, device=top.device)]
-                top_scores = scores[top]
-            score = float(top_scores.mean())
-            top_np = top.cpu().numpy()
+                top_np = self._rank(scores, samples, spread).topk(cfg.top_k).indices.cpu().numpy()
+                top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
+            top = torch.as_tensor(top_np, device=scores.device)
+            score = float(scores[top].mean())
         threshold = max(cfg.success_threshold, cfg.redetect_threshold) if redetecting else cfg.success_threshold
         success = score > threshold
         with timer("bbreg"):
