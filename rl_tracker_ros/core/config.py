@@ -453,6 +453,11 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # and with frames skipped (--slowdown 1.5, seeds 20-24) 0.554 +- 0.039 against 0.582 +-
     # 0.023: not adopted, the fast profile keeps 0. A velocity prior (probes, not in the
     # code) lost DragonBaby on every seed.
+    # Seventeenth round (results/fast_levers17*/): 128 candidates a frame instead of 64
+    # placed fast movers better (offline Deer 0.733 against 0.703, KiteSurf 0.738 against
+    # 0.671) and lost Football's crossing player on 5 seeds of 20 against 1: level offline
+    # over twenty seeds (0.643 +- 0.029 against 0.644 +- 0.021) and at 30 Hz over thirty
+    # (0.622 both, CSRT 0.473), behind with frames skipped (0.588 against 0.596): 64 kept.
     "fast": dict(
         n_heads=8,
         ensemble_split=True,
