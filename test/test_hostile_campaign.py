@@ -258,17 +258,12 @@ def wait_for_answers(futures: list, what: str, stall: float = 10.0) -> None:
     its calls one after another, so the total time grows with the machine's slowness (a
     fixed total of 10 s + 50 ms a call timed out once in a local run), while a node that
     stopped answering stalls."""
-    done, last_progress = 0, time.monotonic()
-    while True:
-        now_done = sum(f.done() for f in futures)
-        if now_done == len(futures):
-            return
-        if now_done > done:
-            done, last_progress = now_done, time.monotonic()
-        elif time.monotonic() - last_progress > stall:
-            raise AssertionError(f"{what}: no answer for {stall:g} s; {len(futures) - done} of {len(futures)} "
-                                 "service calls unanswered")
-        time.sleep(0.01)
+    def answered() -> int:
+        return sum(f.done() for f in futures)
+
+    while (done := answered()) < len(futures):
+        wait_for(lambda: answered() > done, stall,
+                 f"{what}: a further answer ({len(futures) - done} of {len(futures)} service calls unanswered)")
 
 
 def campaign_then_track(d: Driver, proc: subprocess.Popen, log_path: Path, seed: int, weights: Path, seq, frames,
