@@ -26,6 +26,7 @@ from .config import TrackerConfig, resolve_precision
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
 from .head import Classifier, Ensemble, SplitEnsemble
+from .motion import flow_shift
 from .redetection import search_tiles, tile_candidates
 from .sampling import SampleGenerator, draw_samples
 from .selection import nearer_group, windowed_ranking
@@ -144,6 +145,7 @@ class DATTracker:
         self.head: Optional[Classifier] = None
         self._blank = self._blank_classifier()
         self._deferred = None  # a tracked frame's learning, until learn() runs it
+        self._previous: Optional[np.ndarray] = None  # the last confident frame (flow_search)
         self.state = TrackState.IDLE
         self.frame_index = -1
 
@@ -346,6 +348,7 @@ class DATTracker:
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
         self.target = box.copy()
+        self._previous = frame.copy() if cfg.flow_search != "never" else None  # the flow prior's reference
         self._turn = 0
         self._deferred = None  # a learning step for the old target is not for this one
         self.trans = cfg.trans
@@ -390,8 +393,8 @@ class DATTracker:
                 source = self._source(frame, samples, self.target, cfg.redetect_side)
             else:
                 spread = self.trans * self.motion_factor(elapsed)
-                samples = self._generator("gaussian", frame.shape, spread, cfg.scale)(
-                    self.target, self.n_candidates(spread), self.rng)
+                flow = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed > 1)
+                samples = self._candidates(frame, spread, flow)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -423,6 +426,8 @@ class DATTracker:
         if attention if attention is not None else cfg.attention_output:
             with timer("attention"):
                 att = self.attention_map(frame, box)
+        # The flow prior's reference: a copy, since a driver may reuse its frame buffer.
+        self._previous = frame.copy() if cfg.flow_search != "never" and self.state == TrackState.TRACKING else None
         self._deferred = (source, frame.shape, success)
         if learn:
             add_stage_times(timer.stages, self.learn())
@@ -474,6 +479,7 @@ class DATTracker:
         self.memory = None
         self.pending = None
         self._deferred = None
+        self._previous = None
         self.state = TrackState.IDLE
 
     # ------------------------------------------------------------------ internals
@@ -501,6 +507,24 @@ class DATTracker:
             grown = self.trans * (1 + self.cfg.trans_growth)
             self.trans = min(grown, self.cfg.trans_expand) if self.cfg.trans_growth > 0 else self.cfg.trans_expand
             self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
+
+    def _candidates(self, frame: np.ndarray, spread: float, flow: bool) -> np.ndarray:
+        """This frame's candidates: ``n_candidates(spread)`` boxes drawn around the last
+        box, or with ``flow`` ``flow_share`` of them around it moved by the optical flow
+        since the last confident frame (``core/motion.py``), when that flow is trusted."""
+        cfg = self.cfg
+        draw = self._generator("gaussian", frame.shape, spread, cfg.scale)
+        n = self.n_candidates(spread)
+        shift = None
+        if flow and self._previous is not None:
+            # The flow's window reaches past where the candidates' tails do (spread x the
+            # target's size), and at least two target sizes: it must see the target land.
+            shift = flow_shift(self._previous, frame, self.target, max(2.0, 1.5 * spread))
+        if shift is None:
+            return draw(self.target, n, self.rng)
+        moved = self.target + np.array([shift[0], shift[1], 0.0, 0.0])
+        n_moved = int(round(n * cfg.flow_share))
+        return np.concatenate([draw(moved, n_moved, self.rng), draw(self.target, n - n_moved, self.rng)])
 
     def motion_factor(self, elapsed: float) -> float:
         """How much wider than usual to search after ``elapsed`` frame intervals."""
