@@ -24,13 +24,13 @@ def smooth_texture(size, seed=0):
 def textured_sequence(n, size, step, box=(60, 40, 24, 30)):
     """A smoothly textured target moving over a darker smooth background, with its ground
     truth (the stripes of ``synthetic_sequence`` repeat every 4-5 px, which no flow can
-    follow over a 36 px jump)."""
+    follow over a 30 px jump)."""
     background = smooth_texture(size, seed=1) // 3
     patch = 128 + smooth_texture((box[2], box[3]), seed=2)[:box[3], :box[2]] // 2
     frames, gts = [], []
     for i in range(n):
         x, y = box[0] + step[0] * i, box[1] + step[1] * i
-        frame = np.ascontiguousarray(background[:size[1], :size[0]])
+        frame = background[:size[1], :size[0]].copy()
         frame[y:y + box[3], x:x + box[2]] = patch
         frames.append(frame)
         gts.append([x, y, box[2], box[3]])

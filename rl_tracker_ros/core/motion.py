@@ -27,6 +27,7 @@ FLOW_GRID = 10
 FLOW_FB_MAX = 2.0
 #: A shift is trusted only when at least this share of the lattice passed the check.
 FLOW_MIN_SHARE = 0.15
+_MIN_POINTS = FLOW_MIN_SHARE * FLOW_GRID ** 2
 _LK = dict(winSize=(15, 15), maxLevel=3,
            criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
 
@@ -69,13 +70,13 @@ def flow_shift(previous: np.ndarray, current: np.ndarray, box: np.ndarray,
     inside = ((points[:, 0, 0] >= 0) & (points[:, 0, 0] < before.shape[1] - 1)
               & (points[:, 0, 1] >= 0) & (points[:, 0, 1] < before.shape[0] - 1))
     points = points[inside]
-    if len(points) < FLOW_MIN_SHARE * FLOW_GRID ** 2:
+    if len(points) < _MIN_POINTS:
         return None
     ahead, ok, _ = cv2.calcOpticalFlowPyrLK(before, after, points, None, **_LK)
     back, ok_back, _ = cv2.calcOpticalFlowPyrLK(after, before, ahead, None, **_LK)
     error = np.linalg.norm((back - points).reshape(-1, 2), axis=1)
     good = (ok.ravel() == 1) & (ok_back.ravel() == 1) & (error < FLOW_FB_MAX)
-    if good.sum() < FLOW_MIN_SHARE * FLOW_GRID ** 2:
+    if good.sum() < _MIN_POINTS:
         return None
     shift = np.median((ahead - points).reshape(-1, 2)[good], axis=0) / scale
     return float(shift[0]), float(shift[1])

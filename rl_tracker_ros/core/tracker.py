@@ -393,8 +393,7 @@ class DATTracker:
                 source = self._source(frame, samples, self.target, cfg.redetect_side)
             else:
                 spread = self.trans * self.motion_factor(elapsed)
-                flow = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed > 1)
-                samples = self._candidates(frame, spread, flow)
+                samples = self._candidates(frame, spread, elapsed)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -508,13 +507,16 @@ class DATTracker:
             self.trans = min(grown, self.cfg.trans_expand) if self.cfg.trans_growth > 0 else self.cfg.trans_expand
             self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
 
-    def _candidates(self, frame: np.ndarray, spread: float, flow: bool) -> np.ndarray:
+    def _candidates(self, frame: np.ndarray, spread: float, elapsed: float) -> np.ndarray:
         """This frame's candidates: ``n_candidates(spread)`` boxes drawn around the last
-        box, or with ``flow`` ``flow_share`` of them around it moved by the optical flow
-        since the last confident frame (``core/motion.py``), when that flow is trusted."""
+        box, or, where ``flow_search`` asks for it on this frame (``always``, or ``dropped``
+        after ``elapsed`` > 1 intervals), ``flow_share`` of them around it moved by the
+        optical flow since the last confident frame (``core/motion.py``), when that flow is
+        trusted."""
         cfg = self.cfg
         draw = self._generator("gaussian", frame.shape, spread, cfg.scale)
         n = self.n_candidates(spread)
+        flow = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed > 1)
         shift = None
         if flow and self._previous is not None:
             # The flow's window reaches past where the candidates' tails do (spread x the
