@@ -323,6 +323,33 @@ def test_updates_are_spread_over_frames(monkeypatch):
     assert per_frame == [0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 1], per_frame
 
 
+def test_the_first_frame_trains_with_its_own_batch_and_updates_with_theirs(monkeypatch):
+    batches = []
+    real = tracker_module.train_classifier
+
+    def recording(head, trunk, optimizer, pos, neg, iters, cfg, *a, **k):
+        batches.append((iters, cfg.batch_pos, cfg.batch_neg, cfg.batch_neg_cand))
+        return real(head, trunk, optimizer, pos, neg, iters, cfg, *a, **k)
+
+    monkeypatch.setattr(tracker_module, "train_classifier", recording)
+    frames, gt = synthetic_sequence(n=7)
+    tr = fast(iters_init=5, iters_init_now=3, batch_pos_init=8, batch_neg_init=12, batch_neg_cand_init=24,
+              iters_update=1, update_iters_per_frame=1, long_interval=5, success_threshold=-1e9)
+    tr.initialize(frames[0], gt[0])
+    for f in frames[1:]:
+        tr.track(f)
+    first, update = (8, 12, 24), (tr.cfg.batch_pos, tr.cfg.batch_neg, tr.cfg.batch_neg_cand)
+    # Three first-frame steps now, the other two on frames 1 and 2, all with the first
+    # frame's batch; the long-term update due on frame 5 with the update's.
+    assert batches == [(3, *first), (1, *first), (1, *first), (1, *update)], batches
+    # 0 (the paper profile's): the first frame trains with the update's batch.
+    assert TrackerConfig().batch_pos_init == TrackerConfig().batch_neg_init == TrackerConfig().batch_neg_cand_init == 0
+    plain = fast(batch_pos_init=0, batch_neg_init=0, batch_neg_cand_init=0)
+    assert plain._init_settings() == plain.cfg
+    with pytest.raises(ValueError, match="batch_neg_init must be >= 0"):
+        TrackerConfig.preset("fast", batch_neg_init=-1)
+
+
 def test_memory_stays_bounded_over_a_long_run():
     frames, gt = synthetic_sequence(n=12)
     tr = fast(n_frames_long=4, n_frames_neg=3, success_threshold=-1e9)

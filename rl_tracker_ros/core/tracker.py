@@ -107,13 +107,15 @@ class _StageTimer:
 
 class Update(NamedTuple):
     """A scheduled classifier update: ``left`` steps still to run on ``pos`` / ``neg``
-    with ``optimizer``, each step training the next member alone if ``rotate``."""
+    with ``optimizer``, each step training the next member alone if ``rotate``, with the
+    batch of ``settings`` (the first frame's own; None: the tracker's)."""
 
     pos: SampleSet
     neg: SampleSet
     left: int
     optimizer: torch.optim.Optimizer
     rotate: bool = False
+    settings: Optional[TrackerConfig] = None
 
 
 class DATTracker:
@@ -205,18 +207,30 @@ class DATTracker:
         boxes = draw_samples(generator, box, 3 * n, self.rng, overlap)
         return boxes[source.inside(boxes)][:n]
 
-    def _train(self, pos, neg, iters: int, optimizer, rotate: bool = False) -> None:
-        """``iters`` steps on the whole classifier; with ``rotate`` (an ensemble's updates
-        that rotate, ``ensemble_updates``) each step trains the next member alone."""
+    def _init_settings(self) -> TrackerConfig:
+        """The settings the first frame's steps train with: its own batch where set
+        (``batch_pos_init`` ...). Why: the first frame's steps are what delay the first
+        result, and at a camera rate every 33 ms of them is a frame the consumer keeps the
+        init box for; its samples are seen about as often in smaller batches."""
+        cfg = self.cfg
+        own = dict(batch_pos=cfg.batch_pos_init, batch_neg=cfg.batch_neg_init,
+                   batch_neg_cand=cfg.batch_neg_cand_init)
+        return cfg.replace(**{k: v for k, v in own.items() if v > 0})
+
+    def _train(self, pos, neg, iters: int, optimizer, rotate: bool = False,
+               settings: Optional[TrackerConfig] = None) -> None:
+        """``iters`` steps on the whole classifier, batches as ``settings`` (default the
+        tracker's) say; with ``rotate`` (an ensemble's updates that rotate,
+        ``ensemble_updates``) each step trains the next member alone."""
         with self._dropout_rng():
             if not rotate:
-                train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, self.cfg, self.gen,
+                train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, settings or self.cfg, self.gen,
                                  self.feature_shape)
                 return
             for _ in range(iters):
                 member = self.head.members[self._turn % len(self.head.members)]
                 self._turn += 1
-                train_classifier(member, self.trunk, optimizer, pos, neg, 1, self.cfg, self.gen,
+                train_classifier(member, self.trunk, optimizer, pos, neg, 1, settings or self.cfg, self.gen,
                                  self.feature_shape)
 
     def _schedule(self, pos, neg, long_term: bool) -> Update:
@@ -334,7 +348,8 @@ class DATTracker:
         with timer("update"):
             opt = make_optimizer(self.head, cfg.lr_init, cfg.fc6_lr_mult, cfg.momentum, cfg.weight_decay)
             now = cfg.iters_init_now or cfg.iters_init
-            self._train(pos, neg, now, opt)
+            first = self._init_settings()
+            self._train(pos, neg, now, opt, settings=first)
             self.optimizer = make_optimizer(self.head, cfg.lr_update, cfg.fc6_lr_mult, cfg.momentum,
                                             cfg.weight_decay)
             self.memory = SampleMemory(cfg.n_frames_long, cfg.n_frames_neg)
@@ -343,7 +358,7 @@ class DATTracker:
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
             # The rest of the first-frame training, if any, runs on the next frames at the
             # update pace (``update_iters_per_frame``), with its own optimiser and samples.
-            self.pending = Update(pos, neg, cfg.iters_init - now, opt) if now < cfg.iters_init else None
+            self.pending = Update(pos, neg, cfg.iters_init - now, opt, settings=first) if now < cfg.iters_init else None
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
@@ -570,9 +585,9 @@ class DATTracker:
             self.updates_skipped += 1  # nothing to train on: counted, never a silent no-op step
             self.pending = None
         if self.pending is not None:
-            pos, neg, left, optimizer, rotate = self.pending
+            pos, neg, left, optimizer, rotate, settings = self.pending
             steps = left if cfg.update_iters_per_frame == 0 else min(left, cfg.update_iters_per_frame)
-            self._train(pos, neg, steps, optimizer, rotate)
+            self._train(pos, neg, steps, optimizer, rotate, settings)
             self.pending = self.pending._replace(left=left - steps) if left > steps else None
 
     def attention_map(self, frame: np.ndarray, box) -> np.ndarray:
