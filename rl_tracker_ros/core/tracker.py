@@ -211,7 +211,8 @@ class DATTracker:
         """The settings the first frame's steps train with: its own batch where set
         (``batch_pos_init`` ...). Why: the first frame's steps are what delay the first
         result, and at a camera rate every 33 ms of them is a frame the consumer keeps the
-        init box for; its samples are seen about as often in smaller batches."""
+        init box for. In the fast profile six steps of half the batch trained as well as
+        six full ones (docs/fast_profile.md, the nineteenth round)."""
         cfg = self.cfg
         own = dict(batch_pos=cfg.batch_pos_init, batch_neg=cfg.batch_neg_init,
                    batch_neg_cand=cfg.batch_neg_cand_init)
