@@ -223,15 +223,16 @@ class DATTracker:
         """``iters`` steps on the whole classifier, batches as ``settings`` (default the
         tracker's) say; with ``rotate`` (an ensemble's updates that rotate,
         ``ensemble_updates``) each step trains the next member alone."""
+        cfg = settings or self.cfg
         with self._dropout_rng():
             if not rotate:
-                train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, settings or self.cfg, self.gen,
+                train_classifier(self.head, self.trunk, optimizer, pos, neg, iters, cfg, self.gen,
                                  self.feature_shape)
                 return
             for _ in range(iters):
                 member = self.head.members[self._turn % len(self.head.members)]
                 self._turn += 1
-                train_classifier(member, self.trunk, optimizer, pos, neg, 1, settings or self.cfg, self.gen,
+                train_classifier(member, self.trunk, optimizer, pos, neg, 1, cfg, self.gen,
                                  self.feature_shape)
 
     def _schedule(self, pos, neg, long_term: bool) -> Update:
@@ -359,7 +360,8 @@ class DATTracker:
             self.memory.add(pos.take(keep_pos), neg.take(keep_neg))
             # The rest of the first-frame training, if any, runs on the next frames at the
             # update pace (``update_iters_per_frame``), with its own optimiser and samples.
-            self.pending = Update(pos, neg, cfg.iters_init - now, opt, settings=first) if now < cfg.iters_init else None
+            self.pending = (Update(pos, neg, cfg.iters_init - now, opt, settings=first)
+                            if now < cfg.iters_init else None)
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
