@@ -138,3 +138,28 @@ def test_the_spin_loop_survives_an_exception_raised_outside_every_callback(monke
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def test_a_shutdown_that_lands_inside_spin_once_ends_spinning_without_a_failure():
+    """A signal's shutdown that lands while rclpy builds its wait set raises RCLError
+    ("the given context is not valid"); the CI log of stop 36 showed it logged as a spin
+    failure with its traceback. It is the shutdown asked for: spinning ends, nothing counted."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = node_module.TrackerNode(context=context, tracker_factory=tiny_factory)
+    calls = []
+
+    class ShutdownMidSpin(rclpy.executors.SingleThreadedExecutor):
+        def spin_once(self, timeout_sec=None):
+            calls.append(1)
+            context.shutdown()
+            super().spin_once(timeout_sec=0.01)  # rclpy raises: the context is gone
+
+    try:
+        node_module.spin(node, ShutdownMidSpin(context=context))
+        assert len(calls) == 1 and node.callback_errors["spin"] == 0
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

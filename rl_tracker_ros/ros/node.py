@@ -639,7 +639,11 @@ def failed_response(reason: str, request, response):
 
 def spin(node: "TrackerNode", executor: Optional[rclpy.executors.Executor] = None) -> None:
     """Spin ``node`` until shutdown; an exception raised in rclpy's own handling of a
-    message or request (outside every callback) is counted and logged, and spinning goes on."""
+    message or request (outside every callback) is counted and logged, and spinning goes on.
+
+    A signal shuts the context down from its handler, which can land while ``spin_once``
+    builds its wait set: rclpy then raises an RCLError ("the given context is not valid").
+    That is the shutdown asked for, not a failure, so it ends spinning quietly."""
     executor = executor or rclpy.executors.SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     try:
@@ -649,6 +653,8 @@ def spin(node: "TrackerNode", executor: Optional[rclpy.executors.Executor] = Non
             except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
                 raise
             except Exception as exc:
+                if not node.context.ok():
+                    break
                 node.callback_failed("spin", exc)
     finally:
         executor.remove_node(node)
