@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh
 SHARED=${RL_TRACKER_SHARED:-../shared}
 extra=()
-if ! .venv/bin/rl-tracker weights list | grep -q "^mobilenet .* cached"; then
+# grep reads the whole list (not -q, which stops at the match and leaves the CLI a broken pipe)
+if ! .venv/bin/rl-tracker weights list | grep "^mobilenet .* cached" >/dev/null; then
   if [ -d "$SHARED/weights/mobilenet_v1_1.0_224_tfjs" ]; then
     .venv/bin/rl-tracker weights import "$SHARED/weights/mobilenet_v1_1.0_224_tfjs"
   else

@@ -126,6 +126,14 @@ class TrackerConfig:
                                          # over the box's context of the trunk's stride-8 map,
                                          # which sees the box's scale (docs/fast_profile.md)
     bbreg_grid: int = 5
+    # A scale filter that keeps learning (DSST, core/scale_filter.py) beside the regression,
+    # which is fitted on the first frame only: the reported box's size is their geometric
+    # blend, this share the filter's (0: no filter, paper). It sizes the reported box only;
+    # the search goes on from the candidates' own boxes.
+    scale_filter_weight: float = 0.0
+    scale_filter_scales: int = 33        # scale samples a frame
+    scale_filter_step: float = 1.02      # ratio between neighbouring scale samples
+    scale_filter_lr: float = 0.025       # the model's running-average rate, per tracked frame
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256
@@ -271,6 +279,11 @@ class TrackerConfig:
         if self.ensemble_split and self.n_heads > 1 and self.ensemble_updates != "all":
             problems.append("ensemble_split trains its members together: it needs ensemble_updates all "
                             "(or set ensemble_split false)")
+        if not 0.0 <= self.scale_filter_weight <= 1.0:
+            problems.append("scale_filter_weight must be in [0, 1]")
+        if self.scale_filter_scales < 3 or self.scale_filter_step <= 1.0 or not 0.0 < self.scale_filter_lr <= 1.0:
+            problems.append("the scale filter needs scale_filter_scales >= 3, scale_filter_step > 1 and "
+                            "scale_filter_lr in (0, 1]")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

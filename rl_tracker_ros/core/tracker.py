@@ -28,6 +28,7 @@ from .features import CropFeatures, RegionFeatures, covering_region, map_shape, 
 from .head import Classifier, Ensemble, SplitEnsemble
 from .motion import flow_shift
 from .redetection import search_tiles, tile_candidates
+from .scale_filter import ScaleFilter, blend_size, gray_frame
 from .sampling import SampleGenerator, draw_samples
 from .selection import nearer_group, windowed_ranking
 from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
@@ -147,6 +148,7 @@ class DATTracker:
         self.head: Optional[Classifier] = None
         self._blank = self._blank_classifier()
         self._deferred = None  # a tracked frame's learning, until learn() runs it
+        self.scale_filter: Optional[ScaleFilter] = None  # scale_filter_weight > 0: the target's
         self._previous: Optional[np.ndarray] = None  # the last confident frame (flow_search)
         self.state = TrackState.IDLE
         self.frame_index = -1
@@ -365,6 +367,8 @@ class DATTracker:
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
+        with timer("scale"):
+            self.scale_filter = self._new_scale_filter(frame, box)
         self.target = box.copy()
         self._previous = frame.copy() if cfg.flow_search != "never" else None  # the flow prior's reference
         self._turn = 0
@@ -438,6 +442,12 @@ class DATTracker:
                        if self.bbreg.fitted else self.target.copy())
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
+        scale_sample = None
+        if success and self.scale_filter is not None:
+            with timer("scale"):
+                gray, centre = gray_frame(frame), box[:2] + box[2:] / 2
+                box = blend_size(box, self.scale_filter.estimate(gray, centre), cfg.scale_filter_weight)
+                scale_sample = (gray, centre)  # learnt with the frame's other samples, after the box is out
         self._update_state(success)
         att = None
         if attention if attention is not None else cfg.attention_output:
@@ -445,7 +455,7 @@ class DATTracker:
                 att = self.attention_map(frame, box)
         # The flow prior's reference: a copy, since a driver may reuse its frame buffer.
         self._previous = frame.copy() if cfg.flow_search != "never" and self.state == TrackState.TRACKING else None
-        self._deferred = (source, frame.shape, success)
+        self._deferred = (source, frame.shape, success, scale_sample)
         if learn:
             add_stage_times(timer.stages, self.learn())
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
@@ -483,11 +493,14 @@ class DATTracker:
         stage times (``update``). ``updates_skipped`` counts from here on."""
         if self._deferred is None:
             return {}
-        source, shape, success = self._deferred
+        source, shape, success, scale_sample = self._deferred
         self._deferred = None
         timer = _StageTimer(self.device)
         with timer("update"):
             self._learn(source, shape, success)
+        if scale_sample is not None:
+            with timer("scale"):
+                self.scale_filter.learn(*scale_sample)
         return timer.stages
 
     def reset(self) -> None:
@@ -495,6 +508,7 @@ class DATTracker:
         self.head = None
         self.memory = None
         self.pending = None
+        self.scale_filter = None
         self._deferred = None
         self._previous = None
         self.state = TrackState.IDLE
@@ -512,6 +526,16 @@ class DATTracker:
         tile = tiles[self.search_round % len(tiles)]
         self.search_round += 1
         return tile_candidates(tile, self.target, cfg.redetect_step * stride / scale)
+
+    def _new_scale_filter(self, frame: np.ndarray, box: np.ndarray) -> Optional[ScaleFilter]:
+        """The scale filter for a target first seen at ``box`` (None with no weight), trained
+        on that first frame."""
+        cfg = self.cfg
+        if cfg.scale_filter_weight == 0:
+            return None
+        scale_filter = ScaleFilter(box, cfg.scale_filter_scales, cfg.scale_filter_step, cfg.scale_filter_lr)
+        scale_filter.learn(gray_frame(frame), box[:2] + box[2:] / 2)
+        return scale_filter
 
     def _update_state(self, success: bool) -> None:
         if success:
