@@ -100,3 +100,27 @@ def test_the_filter_learns_only_from_confident_frames_and_after_the_box_is_out()
     tracker.cfg = tracker.cfg.replace(success_threshold=1e9)  # no frame is confident now
     tracker.track(frames[2])
     assert len(learnt) == 1
+
+
+def test_learning_reuses_the_ladder_of_an_estimate_that_kept_the_size():
+    """An exact saving, not an approximation: the model is the same as with a fresh read."""
+    frames, sizes, centre = scaled_scene(np.ones(6))
+    box = np.r_[np.subtract(centre, sizes[0] / 2), sizes[0]]
+    cached, fresh = ScaleFilter(box), ScaleFilter(box)
+    for sf in (cached, fresh):
+        sf.learn(frames[0], centre)
+    reads = []
+    original = cached._samples_f
+    cached._samples_f = lambda gray, c: (reads.append(1), original(gray, c))[1]
+    for frame in frames[1:]:
+        for sf in (cached, fresh):
+            sf.estimate(frame, centre)
+        fresh._last = None
+        cached.learn(frame, centre)
+        fresh.learn(frame, centre)
+    assert len(reads) == 5  # one read a frame: every estimate kept the size of a still target
+    assert np.allclose(cached._num, fresh._num) and np.allclose(cached._den, fresh._den)
+    other = frames[1].copy()
+    cached.estimate(frames[1], centre)
+    cached.learn(other, centre)  # another frame: read again
+    assert len(reads) == 7

@@ -44,6 +44,7 @@ class ScaleFilter:
         self._template = (tw, th)
         self._hog = cv2.HOGDescriptor((tw, th), (2 * cell, 2 * cell), (cell, cell), (cell, cell), 9)
         self._num = self._den = None
+        self._last = None  # (gray, centre, samples) of an estimate that kept the size
 
     def _samples_f(self, gray: np.ndarray, centre: Sequence[float]) -> np.ndarray:
         """(n_scales, d) features of the scale ladder about ``centre``, Fourier-transformed
@@ -58,7 +59,11 @@ class ScaleFilter:
 
     def learn(self, gray: np.ndarray, centre: Sequence[float]) -> None:
         """Fold this frame's ladder, at the current size about ``centre``, into the model."""
-        sf = self._samples_f(gray, centre)
+        last, self._last = self._last, None
+        if last is not None and last[0] is gray and np.array_equal(last[1], centre):
+            sf = last[2]  # the ladder the estimate just read: the same frame, centre and size
+        else:
+            sf = self._samples_f(gray, centre)
         num = self._label_f[:, None].conj() * sf
         den = (sf * sf.conj()).real.sum(axis=1)
         if self._num is None:
@@ -72,8 +77,13 @@ class ScaleFilter:
         factor whose sample the model answers best. Becomes the current size."""
         if self._num is None:
             raise RuntimeError("ScaleFilter.estimate() before learn()")
-        response = np.fft.ifft((self._num.conj() * self._samples_f(gray, centre)).sum(axis=1) / (self._den + self.lam))
-        self.size = self.size * self.factors[int(np.argmax(response.real))]
+        sf = self._samples_f(gray, centre)
+        response = np.fft.ifft((self._num.conj() * sf).sum(axis=1) / (self._den + self.lam))
+        best = int(np.argmax(response.real))
+        self.size = self.size * self.factors[best]
+        # Where the size stands (a frame in two or more), learning about the same centre
+        # reads the same ladder again: keep it.
+        self._last = (gray, np.array(centre, dtype=np.float64), sf) if best == len(self.factors) // 2 else None
         return self.size.copy()
 
 

@@ -446,7 +446,8 @@ class DATTracker:
         if success and self.scale_filter is not None:
             with timer("scale"):
                 gray, centre = gray_frame(frame), box[:2] + box[2:] / 2
-                box = blend_size(box, self.scale_filter.estimate(gray, centre), cfg.scale_filter_weight)
+                size = self.scale_filter.estimate(gray, centre)
+                box = blend_size(box, size, cfg.scale_filter_weight)
                 scale_sample = (gray, centre)  # learnt with the frame's other samples, after the box is out
         self._update_state(success)
         att = None
