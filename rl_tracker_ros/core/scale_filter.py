@@ -33,7 +33,9 @@ class ScaleFilter:
         k = np.arange(n_scales) - (n_scales - 1) / 2
         self.factors = step ** k
         sigma = np.sqrt(n_scales) * sigma_factor
-        self._label_f = np.fft.fft(np.exp(-0.5 * k ** 2 / sigma ** 2))
+        # Real samples and label: the half spectrum (rfft) holds everything, at half the work.
+        self._label_f = np.fft.rfft(np.exp(-0.5 * k ** 2 / sigma ** 2))
+        self._n = n_scales
         self._window = np.hanning(n_scales)[:, None]
         self.lr, self.lam = float(lr), float(lam)
         self.size = np.array(box[2:4], dtype=np.float64)
@@ -47,15 +49,13 @@ class ScaleFilter:
         self._last = None  # (gray, centre, samples) of an estimate that kept the size
 
     def _samples_f(self, gray: np.ndarray, centre: Sequence[float]) -> np.ndarray:
-        """(n_scales, d) features of the scale ladder about ``centre``, Fourier-transformed
-        along the scales (windowed, as DSST does, so the ends weigh less)."""
+        """(n_scales // 2 + 1, d) features of the scale ladder about ``centre``, Fourier-
+        transformed along the scales (windowed, as DSST does, so the ends weigh less)."""
         cx, cy = float(centre[0]), float(centre[1])
-        rows = []
-        for f in self.factors:
-            w, h = np.maximum(np.round(self.size * f), 2).astype(int)
-            patch = cv2.getRectSubPix(gray, (int(w), int(h)), (cx, cy))
-            rows.append(self._hog.compute(cv2.resize(patch, self._template, interpolation=cv2.INTER_LINEAR)).ravel())
-        return np.fft.fft(np.stack(rows) * self._window, axis=0)
+        sizes = np.maximum(np.round(self.size[None] * self.factors[:, None]), 2).astype(int)
+        rows = [self._hog.compute(cv2.resize(cv2.getRectSubPix(gray, (int(w), int(h)), (cx, cy)), self._template,
+                                             interpolation=cv2.INTER_LINEAR)).ravel() for w, h in sizes]
+        return np.fft.rfft(np.stack(rows) * self._window, axis=0)
 
     def learn(self, gray: np.ndarray, centre: Sequence[float]) -> None:
         """Fold this frame's ladder, at the current size about ``centre``, into the model."""
@@ -65,7 +65,7 @@ class ScaleFilter:
         else:
             sf = self._samples_f(gray, centre)
         num = self._label_f[:, None].conj() * sf
-        den = (sf * sf.conj()).real.sum(axis=1)
+        den = (sf.real ** 2 + sf.imag ** 2).sum(axis=1)
         if self._num is None:
             self._num, self._den = num, den
         else:
@@ -78,8 +78,8 @@ class ScaleFilter:
         if self._num is None:
             raise RuntimeError("ScaleFilter.estimate() before learn()")
         sf = self._samples_f(gray, centre)
-        response = np.fft.ifft((self._num.conj() * sf).sum(axis=1) / (self._den + self.lam))
-        best = int(np.argmax(response.real))
+        response = np.fft.irfft((self._num.conj() * sf).sum(axis=1) / (self._den + self.lam), n=self._n)
+        best = int(np.argmax(response))
         self.size = self.size * self.factors[best]
         # Where the size stands (a frame in two or more), learning about the same centre
         # reads the same ladder again: keep it.
