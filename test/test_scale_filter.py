@@ -62,7 +62,7 @@ def test_blend_size_moves_the_size_in_log_scale_about_the_centre():
 
 
 def test_the_config_checks_the_filter_settings():
-    for bad in (dict(scale_filter_weight=-0.1), dict(scale_filter_weight=1.5), dict(scale_filter_scales=2),
+    for bad in (dict(scale_filter_weight=-0.1), dict(scale_filter_weight=1.5), dict(scale_filter_scales=2), dict(scale_filter_scales=1000),
                 dict(scale_filter_step=0.99), dict(scale_filter_lr=0.0)):
         with pytest.raises(ValueError, match="scale_filter"):
             TrackerConfig.preset("fast", **bad)

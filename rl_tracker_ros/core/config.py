@@ -281,9 +281,9 @@ class TrackerConfig:
                             "(or set ensemble_split false)")
         if not 0.0 <= self.scale_filter_weight <= 1.0:
             problems.append("scale_filter_weight must be in [0, 1]")
-        if self.scale_filter_scales < 3 or self.scale_filter_step <= 1.0 or not 0.0 < self.scale_filter_lr <= 1.0:
-            problems.append("the scale filter needs scale_filter_scales >= 3, scale_filter_step > 1 and "
-                            "scale_filter_lr in (0, 1]")
+        if not 3 <= self.scale_filter_scales <= 129 or self.scale_filter_step <= 1.0 or not 0.0 < self.scale_filter_lr <= 1.0:
+            problems.append("the scale filter needs scale_filter_scales in [3, 129] (a HOG ladder each per "
+                            "frame), scale_filter_step > 1 and scale_filter_lr in (0, 1]")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

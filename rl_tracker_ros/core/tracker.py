@@ -148,7 +148,7 @@ class DATTracker:
         self.head: Optional[Classifier] = None
         self._blank = self._blank_classifier()
         self._deferred = None  # a tracked frame's learning, until learn() runs it
-        self.scale_filter: Optional[ScaleFilter] = None  # scale_filter_weight > 0: the target's
+        self.scale_filter: Optional[ScaleFilter] = None  # the target's, with scale_filter_weight > 0
         self._previous: Optional[np.ndarray] = None  # the last confident frame (flow_search)
         self.state = TrackState.IDLE
         self.frame_index = -1
@@ -367,8 +367,10 @@ class DATTracker:
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
-        with timer("scale"):
-            self.scale_filter = self._new_scale_filter(frame, box)
+        self.scale_filter = None
+        if cfg.scale_filter_weight > 0:
+            with timer("scale"):
+                self.scale_filter = self._new_scale_filter(frame, box)
         self.target = box.copy()
         self._previous = frame.copy() if cfg.flow_search != "never" else None  # the flow prior's reference
         self._turn = 0
@@ -490,8 +492,9 @@ class DATTracker:
 
     def learn(self) -> Dict[str, float]:
         """Run the learning the last ``track(..., learn=False)`` left (nothing if none):
-        this frame's training samples and its share of a scheduled update. Returns its
-        stage times (``update``). ``updates_skipped`` counts from here on."""
+        this frame's training samples and its share of a scheduled update (and the scale
+        filter's learning from it). Returns its stage times (``update``, ``scale``).
+        ``updates_skipped`` counts from here on."""
         if self._deferred is None:
             return {}
         source, shape, success, scale_sample = self._deferred
@@ -528,12 +531,9 @@ class DATTracker:
         self.search_round += 1
         return tile_candidates(tile, self.target, cfg.redetect_step * stride / scale)
 
-    def _new_scale_filter(self, frame: np.ndarray, box: np.ndarray) -> Optional[ScaleFilter]:
-        """The scale filter for a target first seen at ``box`` (None with no weight), trained
-        on that first frame."""
+    def _new_scale_filter(self, frame: np.ndarray, box: np.ndarray) -> ScaleFilter:
+        """The scale filter for a target first seen at ``box``, trained on that first frame."""
         cfg = self.cfg
-        if cfg.scale_filter_weight == 0:
-            return None
         scale_filter = ScaleFilter(box, cfg.scale_filter_scales, cfg.scale_filter_step, cfg.scale_filter_lr)
         scale_filter.learn(gray_frame(frame), box[:2] + box[2:] / 2)
         return scale_filter
