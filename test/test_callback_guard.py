@@ -114,12 +114,25 @@ def test_a_timer_failure_is_counted_and_diagnostics_go_on(ros, monkeypatch):
                "diagnostics again, with the count")
 
 
-def test_the_spin_loop_survives_an_exception_raised_outside_every_callback(monkeypatch):
+def spin_a_node_with(executor_class):
+    """Spin a fresh node with an executor of ``executor_class`` (built with a ``context``
+    keyword) until its context shuts down; returns the node's spin failure count."""
     import rclpy
 
     context = rclpy.Context()
     rclpy.init(context=context)
     node = node_module.TrackerNode(context=context, tracker_factory=tiny_factory)
+    try:
+        node_module.spin(node, executor_class(context=context))
+        return node.callback_errors["spin"]
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def test_the_spin_loop_survives_an_exception_raised_outside_every_callback():
+    import rclpy
+
     calls = []
 
     class FlakyExecutor(rclpy.executors.SingleThreadedExecutor):
@@ -128,16 +141,11 @@ def test_the_spin_loop_survives_an_exception_raised_outside_every_callback(monke
             if len(calls) == 1:
                 raise Boom("inside rclpy")
             if len(calls) == 3:
-                context.shutdown()
+                self._context.shutdown()
                 return
             super().spin_once(timeout_sec=0.01)
 
-    try:
-        node_module.spin(node, FlakyExecutor(context=context))
-        assert len(calls) == 3 and node.callback_errors["spin"] == 1
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
+    assert spin_a_node_with(FlakyExecutor) == 1 and len(calls) == 3
 
 
 def test_a_shutdown_that_lands_inside_spin_once_ends_spinning_without_a_failure():
@@ -146,20 +154,12 @@ def test_a_shutdown_that_lands_inside_spin_once_ends_spinning_without_a_failure(
     failure with its traceback. It is the shutdown asked for: spinning ends, nothing counted."""
     import rclpy
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = node_module.TrackerNode(context=context, tracker_factory=tiny_factory)
     calls = []
 
     class ShutdownMidSpin(rclpy.executors.SingleThreadedExecutor):
         def spin_once(self, timeout_sec=None):
             calls.append(1)
-            context.shutdown()
+            self._context.shutdown()
             super().spin_once(timeout_sec=0.01)  # rclpy raises: the context is gone
 
-    try:
-        node_module.spin(node, ShutdownMidSpin(context=context))
-        assert len(calls) == 1 and node.callback_errors["spin"] == 0
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
+    assert spin_a_node_with(ShutdownMidSpin) == 0 and len(calls) == 1
