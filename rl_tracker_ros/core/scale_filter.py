@@ -16,6 +16,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .boxes import centers
+
 
 class ScaleFilter:
     """DSST's scale filter for a target first seen at ``box`` (x, y, w, h).
@@ -35,7 +37,6 @@ class ScaleFilter:
         sigma = np.sqrt(n_scales) * sigma_factor
         # Real samples and label: the half spectrum (rfft) holds everything, at half the work.
         self._label_f = np.fft.rfft(np.exp(-0.5 * k ** 2 / sigma ** 2))
-        self._n = n_scales
         self._window = np.hanning(n_scales)[:, None]
         self.lr, self.lam = float(lr), float(lam)
         self.size = np.array(box[2:4], dtype=np.float64)
@@ -78,7 +79,7 @@ class ScaleFilter:
         if self._num is None:
             raise RuntimeError("ScaleFilter.estimate() before learn()")
         sf = self._samples_f(gray, centre)
-        response = np.fft.irfft((self._num.conj() * sf).sum(axis=1) / (self._den + self.lam), n=self._n)
+        response = np.fft.irfft((self._num.conj() * sf).sum(axis=1) / (self._den + self.lam), n=len(self.factors))
         best = int(np.argmax(response))
         self.size = self.size * self.factors[best]
         # Where the size stands (a frame in two or more), learning about the same centre
@@ -98,5 +99,5 @@ def blend_size(box: np.ndarray, size: np.ndarray, weight: float) -> np.ndarray:
     regression, fitted once; the scale filter, which keeps learning) average to one
     with less."""
     wh = np.exp((1.0 - weight) * np.log(box[2:4]) + weight * np.log(size))
-    centre = box[:2] + box[2:4] / 2
+    centre = centers(box)[0]
     return np.concatenate([centre - wh / 2, wh])

@@ -447,7 +447,7 @@ class DATTracker:
         scale_sample = None
         if success and self.scale_filter is not None:
             with timer("scale"):
-                gray, centre = gray_frame(frame), box[:2] + box[2:] / 2
+                gray, centre = gray_frame(frame), centers(box)[0]
                 size = self.scale_filter.estimate(gray, centre)
                 box = blend_size(box, size, cfg.scale_filter_weight)
                 scale_sample = (gray, centre)  # learnt with the frame's other samples, after the box is out
@@ -535,7 +535,7 @@ class DATTracker:
         """The scale filter for a target first seen at ``box``, trained on that first frame."""
         cfg = self.cfg
         scale_filter = ScaleFilter(box, cfg.scale_filter_scales, cfg.scale_filter_step, cfg.scale_filter_lr)
-        scale_filter.learn(gray_frame(frame), box[:2] + box[2:] / 2)
+        scale_filter.learn(gray_frame(frame), centers(box)[0])
         return scale_filter
 
     def _update_state(self, success: bool) -> None:
