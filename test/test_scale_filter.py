@@ -78,11 +78,11 @@ def test_the_filter_sizes_the_reported_box_only():
         tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, scale_filter_weight=weight),
                              backbone=TinyTrunk())
         tracker.initialize(frames[0], gt[0])
-        assert (tracker.scale_filter is None) == (weight == 0.0)
+        assert (tracker.refiner is None) == (weight == 0.0)
         runs[weight] = [tracker.track(f) for f in frames[1:]]
     for plain, blended in zip(runs[0.0], runs[0.5]):
         assert np.allclose(plain.box[:2] + plain.box[2:] / 2, blended.box[:2] + blended.box[2:] / 2, atol=1e-6)
-        assert "scale" in blended.stages and "scale" not in plain.stages
+        assert "refine" in blended.stages and "refine" not in plain.stages
     assert not all(np.allclose(p.box[2:], b.box[2:]) for p, b in zip(runs[0.0], runs[0.5]))
 
 
@@ -91,8 +91,8 @@ def test_the_filter_learns_only_from_confident_frames_and_after_the_box_is_out()
     tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, scale_filter_weight=0.5), backbone=TinyTrunk())
     tracker.initialize(frames[0], gt[0])
     learnt = []
-    original = tracker.scale_filter.learn
-    tracker.scale_filter.learn = lambda gray, centre: (learnt.append(tuple(centre)), original(gray, centre))
+    original = tracker.refiner.scale.learn
+    tracker.refiner.scale.learn = lambda gray, centre: (learnt.append(tuple(centre)), original(gray, centre))
     result = tracker.track(frames[1], learn=False)
     assert learnt == []  # the box came out before the filter learnt from the frame
     tracker.learn()

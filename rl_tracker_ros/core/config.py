@@ -134,6 +134,13 @@ class TrackerConfig:
     scale_filter_scales: int = 33        # scale samples a frame
     scale_filter_step: float = 1.02      # ratio between neighbouring scale samples
     scale_filter_lr: float = 0.025       # the model's running-average rate, per tracked frame
+    # A translation filter that keeps learning (DSST's, core/translation_filter.py): the
+    # reported box's centre moves this share of the way to where the filter's response
+    # peaks about it (0: no filter, paper); the scale filter then sizes the box about that
+    # centre. Like the scale filter it moves the reported box only (core/refiner.py).
+    translation_filter_weight: float = 0.0
+    translation_filter_padding: float = 1.5  # the filter's window, 1 + this times the box
+    translation_filter_lr: float = 0.025     # the model's running-average rate, per tracked frame
 
     # --- per frame ---------------------------------------------------------------------------
     n_samples: int = 256
@@ -281,6 +288,11 @@ class TrackerConfig:
                             "(or set ensemble_split false)")
         if not 0.0 <= self.scale_filter_weight <= 1.0:
             problems.append("scale_filter_weight must be in [0, 1]")
+        if not 0.0 <= self.translation_filter_weight <= 1.0:
+            problems.append("translation_filter_weight must be in [0, 1]")
+        if not 0.0 < self.translation_filter_padding <= 8.0 or not 0.0 < self.translation_filter_lr <= 1.0:
+            problems.append("the translation filter needs translation_filter_padding in (0, 8] (its window is "
+                            "1 + padding times the box) and translation_filter_lr in (0, 1]")
         if not 3 <= self.scale_filter_scales <= 129 or self.scale_filter_step <= 1.0 or not 0.0 < self.scale_filter_lr <= 1.0:
             problems.append("the scale filter needs scale_filter_scales in [3, 129] (a HOG ladder each per "
                             "frame), scale_filter_step > 1 and scale_filter_lr in (0, 1]")

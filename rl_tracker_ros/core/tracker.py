@@ -28,7 +28,7 @@ from .features import CropFeatures, RegionFeatures, covering_region, map_shape, 
 from .head import Classifier, Ensemble, SplitEnsemble
 from .motion import flow_shift
 from .redetection import search_tiles, tile_candidates
-from .scale_filter import ScaleFilter, blend_size, gray_frame
+from .refiner import BoxRefiner
 from .sampling import SampleGenerator, draw_samples
 from .selection import nearer_group, windowed_ranking
 from .training import SampleMemory, SampleSet, make_optimizer, train_classifier
@@ -148,7 +148,7 @@ class DATTracker:
         self.head: Optional[Classifier] = None
         self._blank = self._blank_classifier()
         self._deferred = None  # a tracked frame's learning, until learn() runs it
-        self.scale_filter: Optional[ScaleFilter] = None  # the target's, with scale_filter_weight > 0
+        self.refiner: Optional[BoxRefiner] = None  # the target's correlation filters, when a weight is > 0
         self._previous: Optional[np.ndarray] = None  # the last confident frame (flow_search)
         self.state = TrackState.IDLE
         self.frame_index = -1
@@ -367,10 +367,10 @@ class DATTracker:
         with timer("scoring"):
             score = float(self._scores(source.features(source.prepare(box[None])))[0])
 
-        self.scale_filter = None
-        if cfg.scale_filter_weight > 0:
-            with timer("scale"):
-                self.scale_filter = self._new_scale_filter(frame, box)
+        self.refiner = None
+        if cfg.translation_filter_weight > 0 or cfg.scale_filter_weight > 0:
+            with timer("refine"):
+                self.refiner = self._new_refiner(frame, box)
         self.target = box.copy()
         self._previous = frame.copy() if cfg.flow_search != "never" else None  # the flow prior's reference
         self._turn = 0
@@ -444,13 +444,12 @@ class DATTracker:
                        if self.bbreg.fitted else self.target.copy())
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
-        scale_sample = None
-        if success and self.scale_filter is not None:
-            with timer("scale"):
-                gray, centre = gray_frame(frame), centers(box)[0]
-                size = self.scale_filter.estimate(gray, centre)
-                box = blend_size(box, size, cfg.scale_filter_weight)
-                scale_sample = (gray, centre)  # learnt with the frame's other samples, after the box is out
+        if self.refiner is not None:
+            if success:
+                with timer("refine"):
+                    box = self.refiner.refine(frame, box)  # learnt with the frame's other samples, after the box is out
+            else:
+                self.refiner.forget()
         self._update_state(success)
         att = None
         if attention if attention is not None else cfg.attention_output:
@@ -458,7 +457,7 @@ class DATTracker:
                 att = self.attention_map(frame, box)
         # The flow prior's reference: a copy, since a driver may reuse its frame buffer.
         self._previous = frame.copy() if cfg.flow_search != "never" and self.state == TrackState.TRACKING else None
-        self._deferred = (source, frame.shape, success, scale_sample)
+        self._deferred = (source, frame.shape, success)
         if learn:
             add_stage_times(timer.stages, self.learn())
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
@@ -492,19 +491,19 @@ class DATTracker:
 
     def learn(self) -> Dict[str, float]:
         """Run the learning the last ``track(..., learn=False)`` left (nothing if none):
-        this frame's training samples and its share of a scheduled update (and the scale
-        filter's learning from it). Returns its stage times (``update``, ``scale``).
+        this frame's training samples and its share of a scheduled update (and the box
+        refiner's learning from it). Returns its stage times (``update``, ``refine``).
         ``updates_skipped`` counts from here on."""
         if self._deferred is None:
             return {}
-        source, shape, success, scale_sample = self._deferred
+        source, shape, success = self._deferred
         self._deferred = None
         timer = _StageTimer(self.device)
         with timer("update"):
             self._learn(source, shape, success)
-        if scale_sample is not None:
-            with timer("scale"):
-                self.scale_filter.learn(*scale_sample)
+        if self.refiner is not None and success:
+            with timer("refine"):
+                self.refiner.learn()
         return timer.stages
 
     def reset(self) -> None:
@@ -512,7 +511,7 @@ class DATTracker:
         self.head = None
         self.memory = None
         self.pending = None
-        self.scale_filter = None
+        self.refiner = None
         self._deferred = None
         self._previous = None
         self.state = TrackState.IDLE
@@ -531,12 +530,13 @@ class DATTracker:
         self.search_round += 1
         return tile_candidates(tile, self.target, cfg.redetect_step * stride / scale)
 
-    def _new_scale_filter(self, frame: np.ndarray, box: np.ndarray) -> ScaleFilter:
-        """The scale filter for a target first seen at ``box``, trained on that first frame."""
+    def _new_refiner(self, frame: np.ndarray, box: np.ndarray) -> BoxRefiner:
+        """The correlation filters for a target first seen at ``box``, trained on that first frame."""
         cfg = self.cfg
-        scale_filter = ScaleFilter(box, cfg.scale_filter_scales, cfg.scale_filter_step, cfg.scale_filter_lr)
-        scale_filter.learn(gray_frame(frame), centers(box)[0])
-        return scale_filter
+        return BoxRefiner(frame, box, cfg.translation_filter_weight, cfg.scale_filter_weight,
+                          translation=dict(padding=cfg.translation_filter_padding, lr=cfg.translation_filter_lr),
+                          scale=dict(n_scales=cfg.scale_filter_scales, step=cfg.scale_filter_step,
+                                     lr=cfg.scale_filter_lr))
 
     def _update_state(self, success: bool) -> None:
         if success:

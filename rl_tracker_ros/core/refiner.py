@@ -1,0 +1,72 @@
+"""The reported box refined by correlation filters that keep learning (DSST's pair: a
+translation filter, then a scale filter at the centre it gives).
+
+Why it exists: the classifier finds the target; box regression, fitted on the first frame,
+sizes it. Neither places the box tightly on a CPU budget (stride-16 pooled features, one
+regression for the whole sequence). The two filters learn the target's appearance at every
+confident frame and answer "how far off, how much larger" in a millisecond or a few. They
+move only the box that goes out: the tracker's search state stays the classifier's, so a
+filter that is wrong for a while (occlusion, a look-alike) never steers the search.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .boxes import centers
+from .scale_filter import ScaleFilter, blend_size, gray_frame
+from .translation_filter import TranslationFilter
+
+
+class BoxRefiner:
+    """The filters for a target first seen at ``box`` in ``frame`` (RGB or gray uint8).
+
+    ``translation_weight``: the share of the translation filter's shift applied to the
+    box's centre (0: no translation filter); ``scale_weight``: the scale filter's share of
+    the box's log-size (0: no scale filter). ``translation``/``scale``: each filter's own
+    settings (``TranslationFilter``, ``ScaleFilter``)."""
+
+    def __init__(self, frame: np.ndarray, box: np.ndarray, translation_weight: float, scale_weight: float,
+                 translation: Optional[dict] = None, scale: Optional[dict] = None):
+        self.translation_weight, self.scale_weight = float(translation_weight), float(scale_weight)
+        self.translation = TranslationFilter(box, **(translation or {})) if self.translation_weight > 0 else None
+        self.scale = ScaleFilter(box, **(scale or {})) if self.scale_weight > 0 else None
+        self._pending: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None  # gray, centre, size
+        self.learn_at(frame, box)
+        self.learn()
+
+    def refine(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        """``box`` moved and resized by the filters in ``frame``; that box is what
+        :meth:`learn` learns (call it after the box has gone out)."""
+        gray = gray_frame(frame)
+        box = np.asarray(box, dtype=np.float64).copy()
+        if self.translation is not None:
+            shift = self.translation.estimate(gray, centers(box)[0], box[2:4])
+            box[:2] += self.translation_weight * shift
+        centre = centers(box)[0]  # the resizing keeps it: both filters learn about it
+        if self.scale is not None:
+            box = blend_size(box, self.scale.estimate(gray, centre), self.scale_weight)
+        self._pending = (gray, centre, box[2:4])
+        return box
+
+    def learn_at(self, frame: np.ndarray, box: np.ndarray) -> None:
+        """Let the next :meth:`learn` learn ``box`` in ``frame`` (a box the filters did not
+        refine: the first frame's)."""
+        box = np.asarray(box, dtype=np.float64)
+        self._pending = (gray_frame(frame), centers(box)[0], box[2:4].copy())
+
+    def forget(self) -> None:
+        """Drop what :meth:`refine` left to learn (a frame that is not to be learnt)."""
+        self._pending = None
+
+    def learn(self) -> None:
+        """Fold the last refined (or :meth:`learn_at`) frame into both models; nothing if none."""
+        if self._pending is None:
+            return
+        gray, centre, size = self._pending
+        self._pending = None
+        if self.translation is not None:
+            self.translation.learn(gray, centre, size)
+        if self.scale is not None:
+            self.scale.learn(gray, centre)

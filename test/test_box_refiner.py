@@ -1,0 +1,115 @@
+"""The translation filter (core/translation_filter.py) and the box refiner that runs it
+before the scale filter (core/refiner.py), alone and in the tracker."""
+import cv2
+import numpy as np
+import pytest
+
+from rl_tracker_ros.core.config import TrackerConfig
+from rl_tracker_ros.core.refiner import BoxRefiner
+from rl_tracker_ros.core.tracker import DATTracker
+from rl_tracker_ros.core.translation_filter import TranslationFilter
+
+from conftest import SMALL_FAST, TinyTrunk, synthetic_sequence
+
+
+def moving_scene(steps, base=(36, 48), size=(320, 240), seed=0):
+    """Frames of a smooth random texture of ``base`` (w, h) px moved by each (dx, dy) step
+    (sub-pixel, through an affine warp) over a fixed noisy background, and its true centres."""
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (base[1], base[0])).astype(np.float32), (0, 0), 2)
+    texture = cv2.normalize(texture, None, 40, 250, cv2.NORM_MINMAX)
+    bg = cv2.GaussianBlur(rng.uniform(0, 60, (size[1], size[0])).astype(np.float32), (0, 0), 1.5)
+    centre = np.array([size[0] / 2, size[1] / 2])
+    frames, centres = [], []
+    for step in [(0.0, 0.0)] + list(steps):
+        centre = centre + step
+        warp = np.float32([[1, 0, centre[0] - base[0] / 2], [0, 1, centre[1] - base[1] / 2]])
+        mask = cv2.warpAffine(np.ones_like(texture), warp, size)
+        target = cv2.warpAffine(texture, warp, size)
+        frames.append(np.clip(bg * (1 - mask) + target * mask, 0, 255).astype(np.uint8))
+        centres.append(centre.copy())
+    return frames, np.array(centres), np.array(base, dtype=float)
+
+
+@pytest.mark.parametrize("step", [(3.0, -2.0), (-5.5, 0.0), (0.0, 0.0)])
+def test_the_filter_finds_where_the_target_moved(step):
+    frames, centres, size = moving_scene([step] * 12)
+    tf = TranslationFilter(np.r_[centres[0] - size / 2, size])
+    tf.learn(frames[0], centres[0], size)
+    for t in range(1, len(frames)):
+        # Searched about the last centre, as the tracker's box lags a moving target.
+        shift = tf.estimate(frames[t], centres[t - 1], size)
+        assert np.all(np.abs(centres[t - 1] + shift - centres[t]) < 1.0), (t, shift, centres[t] - centres[t - 1])
+        tf.learn(frames[t], centres[t - 1] + shift, size)
+
+
+def test_the_shift_is_in_frame_pixels_whatever_the_window_is_resized_to():
+    frames, centres, size = moving_scene([(4.0, 3.0)], base=(90, 110), size=(480, 400))
+    for template in (96, 160):  # the window (225 x 275 px) is shrunk about 2.5x and 1.5x into its template
+        tf = TranslationFilter(np.r_[centres[0] - size / 2, size], template=template)
+        tf.learn(frames[0], centres[0], size)
+        shift = tf.estimate(frames[1], centres[0], size)
+        assert np.allclose(shift, [4.0, 3.0], atol=1.5), (template, shift)
+
+
+def test_a_filter_needs_a_first_frame_and_sane_settings():
+    tf = TranslationFilter([10, 10, 30, 40])
+    with pytest.raises(RuntimeError, match="before learn"):
+        tf.estimate(np.zeros((100, 100), np.uint8), (25, 30), (30, 40))
+    for bad in (dict(padding=0.0), dict(lr=0.0), dict(lr=1.5), dict(template=8)):
+        with pytest.raises(ValueError, match="translation filter"):
+            TranslationFilter([10, 10, 30, 40], **bad)
+
+
+def test_the_refiner_moves_then_resizes_and_learns_the_box_it_gave():
+    frames, centres, size = moving_scene([(3.0, 2.0)] * 4)
+    rgb = [cv2.cvtColor(f, cv2.COLOR_GRAY2RGB) for f in frames]
+    box0 = np.r_[centres[0] - size / 2, size]
+    refiner = BoxRefiner(rgb[0], box0, translation_weight=1.0, scale_weight=0.5)
+    learnt = []
+    original = refiner.translation.learn
+    refiner.translation.learn = lambda gray, centre, sz: (learnt.append(np.array(centre)), original(gray, centre, sz))
+    lagging = np.r_[centres[0] - size / 2, size]  # the box where it was a frame ago
+    box = refiner.refine(rgb[1], lagging)
+    assert np.allclose(box[:2] + box[2:] / 2, centres[1], atol=1.0)
+    assert learnt == []
+    refiner.learn()
+    assert len(learnt) == 1 and np.allclose(learnt[0], box[:2] + box[2:] / 2)
+    refiner.refine(rgb[2], box)
+    refiner.forget()
+    refiner.learn()  # a frame that was forgotten is not learnt
+    assert len(learnt) == 1
+    half = BoxRefiner(rgb[0], box0, translation_weight=0.5, scale_weight=0.0)
+    assert half.scale is None
+    moved = half.refine(rgb[1], lagging)
+    assert np.allclose(moved[:2] + moved[2:] / 2, (centres[0] + centres[1]) / 2, atol=1.0)
+    assert np.allclose(moved[2:], size)
+
+
+def test_the_translation_filter_moves_the_reported_box_only():
+    """The search goes on from the candidates' own boxes: with the filter the tracker's
+    search state is the same as without it (the filter draws no random numbers) and the
+    reported centres differ."""
+    frames, gt = synthetic_sequence(n=8)
+    runs, states = {}, {}
+    for weight in (0.0, 0.5):
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, translation_filter_weight=weight),
+                             backbone=TinyTrunk())
+        tracker.initialize(frames[0], gt[0])
+        assert (tracker.refiner is None) == (weight == 0.0)
+        runs[weight], states[weight] = [], []
+        for f in frames[1:]:
+            runs[weight].append(tracker.track(f))
+            states[weight].append(tracker.target.copy())
+    assert np.allclose(states[0.0], states[0.5])
+    assert all("refine" in r.stages for r in runs[0.5]) and not any("refine" in r.stages for r in runs[0.0])
+    assert not all(np.allclose(p.box[:2], b.box[:2]) for p, b in zip(runs[0.0], runs[0.5]))
+    assert all(np.allclose(p.box[2:], b.box[2:]) for p, b in zip(runs[0.0], runs[0.5]))  # no scale filter: sizes kept
+
+
+def test_the_config_checks_the_translation_filter_settings():
+    for bad in (dict(translation_filter_weight=-0.1), dict(translation_filter_weight=1.5),
+                dict(translation_filter_padding=0.0), dict(translation_filter_padding=9.0),
+                dict(translation_filter_lr=0.0)):
+        with pytest.raises(ValueError, match="translation_filter"):
+            TrackerConfig.preset("fast", **bad)
