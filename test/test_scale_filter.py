@@ -102,25 +102,30 @@ def test_the_filter_learns_only_from_confident_frames_and_after_the_box_is_out()
     assert len(learnt) == 1
 
 
-def test_learning_reuses_the_ladder_of_an_estimate_that_kept_the_size():
-    """An exact saving, not an approximation: the model is the same as with a fresh read."""
-    frames, sizes, centre = scaled_scene(np.ones(6))
+@pytest.mark.parametrize("rate", [1.0, 1.03, 1 / 1.03])
+def test_learning_reuses_the_ladder_of_the_estimate(rate):
+    """An exact saving, not an approximation: the model is the same as with a fresh read.
+    Where the estimate kept the size the learning reads nothing; where it took a step, the
+    new size is one of the ladder's samples and only the samples beyond its end are read."""
+    frames, sizes, centre = scaled_scene(rate ** np.arange(8))
     box = np.r_[np.subtract(centre, sizes[0] / 2), sizes[0]]
     cached, fresh = ScaleFilter(box), ScaleFilter(box)
     for sf in (cached, fresh):
         sf.learn(frames[0], centre)
     reads = []
-    original = cached._samples_f
-    cached._samples_f = lambda gray, c: (reads.append(1), original(gray, c))[1]
+    original = cached._ladder
+    cached._ladder = lambda gray, c, steps: (reads.append(len(steps)), original(gray, c, steps))[1]
     for frame in frames[1:]:
         for sf in (cached, fresh):
             sf.estimate(frame, centre)
+        step = cached._last[4]
         fresh._last = None
         cached.learn(frame, centre)
         fresh.learn(frame, centre)
-    assert len(reads) == 5  # one read a frame: every estimate kept the size of a still target
-    assert np.allclose(cached._num, fresh._num) and np.allclose(cached._den, fresh._den)
-    other = frames[1].copy()
+        assert reads[-1] == (abs(step) if step else 33) and len(reads) == (2 if step else 1), (step, reads)
+        reads.clear()
+        assert np.allclose(cached._num, fresh._num) and np.allclose(cached._den, fresh._den)
+        assert np.allclose(cached.size, fresh.size)
     cached.estimate(frames[1], centre)
-    cached.learn(other, centre)  # another frame: read again
-    assert len(reads) == 7
+    cached.learn(frames[1].copy(), centre)  # another frame: read again
+    assert reads == [33, 33]

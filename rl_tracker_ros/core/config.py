@@ -134,6 +134,7 @@ class TrackerConfig:
     scale_filter_scales: int = 33        # scale samples a frame
     scale_filter_step: float = 1.02      # ratio between neighbouring scale samples
     scale_filter_lr: float = 0.025       # the model's running-average rate, per tracked frame
+    scale_filter_template: float = 1024.0  # px (area) every scale sample is resized to for its HOG
     # A translation filter that keeps learning (DSST's, core/translation_filter.py): the
     # reported box's centre moves this share of the way to where the filter's response
     # peaks about it (0: no filter, paper); the scale filter then sizes the box about that
@@ -293,9 +294,11 @@ class TrackerConfig:
         if not 0.0 < self.translation_filter_padding <= 8.0 or not 0.0 < self.translation_filter_lr <= 1.0:
             problems.append("the translation filter needs translation_filter_padding in (0, 8] (its window is "
                             "1 + padding times the box) and translation_filter_lr in (0, 1]")
-        if not 3 <= self.scale_filter_scales <= 129 or self.scale_filter_step <= 1.0 or not 0.0 < self.scale_filter_lr <= 1.0:
+        if (not 3 <= self.scale_filter_scales <= 129 or self.scale_filter_step <= 1.0
+                or not 0.0 < self.scale_filter_lr <= 1.0 or not 64.0 <= self.scale_filter_template <= 16384.0):
             problems.append("the scale filter needs scale_filter_scales in [3, 129] (a HOG ladder each per "
-                            "frame), scale_filter_step > 1 and scale_filter_lr in (0, 1]")
+                            "frame), scale_filter_step > 1, scale_filter_lr in (0, 1] and "
+                            "scale_filter_template in [64, 16384] px")
         if self.redetect_side < self.crop_size + 16:
             problems.append("redetect_side must be at least crop_size + 16")
         if problems:

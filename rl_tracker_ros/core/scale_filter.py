@@ -37,7 +37,7 @@ class ScaleFilter:
         sigma = np.sqrt(n_scales) * sigma_factor
         # Real samples and label: the half spectrum (rfft) holds everything, at half the work.
         self._label_f = np.fft.rfft(np.exp(-0.5 * k ** 2 / sigma ** 2))
-        self._window = np.hanning(n_scales)[:, None]
+        self._window = np.hanning(n_scales)
         self.lr, self.lam = float(lr), float(lam)
         self.size = np.array(box[2:4], dtype=np.float64)
         # One template for every scale sample: the first box's aspect, ``template_area`` px,
@@ -47,26 +47,42 @@ class ScaleFilter:
         self._template = (tw, th)
         self._hog = cv2.HOGDescriptor((tw, th), (2 * cell, 2 * cell), (cell, cell), (cell, cell), 9)
         self._num = self._den = None
-        self._last = None  # (gray, centre, samples) of an estimate that kept the size
+        self._last = None  # (gray, centre, ladder, its transform, step) of the last estimate
 
-    def _samples_f(self, gray: np.ndarray, centre: Sequence[float]) -> np.ndarray:
-        """(n_scales // 2 + 1, d) features of the scale ladder about ``centre``, Fourier-
-        transformed along the scales (windowed, as DSST does, so the ends weigh less)."""
+    def _ladder(self, gray: np.ndarray, centre: Sequence[float], steps: Sequence[int]) -> np.ndarray:
+        """(d, len(steps)) HOG features of the samples at the current size times
+        ``factors[steps]`` about ``centre``, each resized to the template."""
         cx, cy = float(centre[0]), float(centre[1])
-        sizes = np.maximum(np.round(self.size[None] * self.factors[:, None]), 2).astype(int)
+        sizes = np.maximum(np.round(self.size[None] * self.factors[list(steps), None]), 2).astype(int)
         rows = [self._hog.compute(cv2.resize(cv2.getRectSubPix(gray, (int(w), int(h)), (cx, cy)), self._template,
                                              interpolation=cv2.INTER_LINEAR)).ravel() for w, h in sizes]
-        return np.fft.rfft(np.stack(rows) * self._window, axis=0)
+        return np.stack(rows, axis=1)
+
+    def _transform(self, ladder: np.ndarray) -> np.ndarray:
+        """(d, n_scales // 2 + 1): the ladder Fourier-transformed along the scales (windowed,
+        as DSST does, so the ends weigh less; each feature's scales contiguous)."""
+        return np.fft.rfft(ladder * self._window, axis=1)
 
     def learn(self, gray: np.ndarray, centre: Sequence[float]) -> None:
         """Fold this frame's ladder, at the current size about ``centre``, into the model."""
         last, self._last = self._last, None
+        n = len(self.factors)
         if last is not None and last[0] is gray and np.array_equal(last[1], centre):
-            sf = last[2]  # the ladder the estimate just read: the same frame, centre and size
+            # The ladder the estimate just read, about the same centre in the same frame:
+            # the new size is one of its samples, so the new ladder is the old one moved by
+            # the step the estimate took, and only the samples beyond its end are read.
+            ladder, sf, step = last[2:]
+            if step != 0:
+                keep = np.arange(max(0, -step), min(n, n - step))
+                fresh = np.setdiff1d(np.arange(n), keep)
+                moved = np.empty_like(ladder)
+                moved[:, keep] = ladder[:, keep + step]
+                moved[:, fresh] = self._ladder(gray, centre, fresh)
+                sf = self._transform(moved)
         else:
-            sf = self._samples_f(gray, centre)
-        num = self._label_f[:, None].conj() * sf
-        den = (sf.real ** 2 + sf.imag ** 2).sum(axis=1)
+            sf = self._transform(self._ladder(gray, centre, range(n)))
+        num = self._label_f.conj() * sf
+        den = (sf.real ** 2 + sf.imag ** 2).sum(axis=0)
         if self._num is None:
             self._num, self._den = num, den
         else:
@@ -78,13 +94,14 @@ class ScaleFilter:
         factor whose sample the model answers best. Becomes the current size."""
         if self._num is None:
             raise RuntimeError("ScaleFilter.estimate() before learn()")
-        sf = self._samples_f(gray, centre)
-        response = np.fft.irfft((self._num.conj() * sf).sum(axis=1) / (self._den + self.lam), n=len(self.factors))
+        n = len(self.factors)
+        ladder = self._ladder(gray, centre, range(n))
+        sf = self._transform(ladder)
+        response = np.fft.irfft((self._num.conj() * sf).sum(axis=0) / (self._den + self.lam), n=n)
         best = int(np.argmax(response))
         self.size = self.size * self.factors[best]
-        # Where the size stands (a frame in two or more), learning about the same centre
-        # reads the same ladder again: keep it.
-        self._last = (gray, np.array(centre, dtype=np.float64), sf) if best == len(self.factors) // 2 else None
+        # Learning about the same centre in this frame reuses this ladder.
+        self._last = (gray, np.array(centre, dtype=np.float64), ladder, sf, best - n // 2)
         return self.size.copy()
 
 

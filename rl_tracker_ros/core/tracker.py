@@ -536,7 +536,7 @@ class DATTracker:
         return BoxRefiner(frame, box, cfg.translation_filter_weight, cfg.scale_filter_weight,
                           translation=dict(padding=cfg.translation_filter_padding, lr=cfg.translation_filter_lr),
                           scale=dict(n_scales=cfg.scale_filter_scales, step=cfg.scale_filter_step,
-                                     lr=cfg.scale_filter_lr))
+                                     lr=cfg.scale_filter_lr, template_area=cfg.scale_filter_template))
 
     def _update_state(self, success: bool) -> None:
         if success:

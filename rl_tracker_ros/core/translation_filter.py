@@ -45,8 +45,11 @@ class TranslationFilter:
         ys, xs = np.arange(gh) - gh // 2, np.arange(gw) - gw // 2
         label = np.exp(-0.5 * (ys[:, None] ** 2 + xs[None] ** 2) / sigma ** 2)
         self._label_f = np.fft.rfft2(np.fft.ifftshift(label))
-        self._hann = np.outer(np.hanning(gh), np.hanning(gw)).astype(np.float32)[..., None]
-        self._centres = np.arange(bins, dtype=np.float32)
+        self._hann = np.outer(np.hanning(gh), np.hanning(gw))
+        # Each template pixel's cell, times the bins: its orientation votes go to
+        # cell * bins + bin (one bincount for the whole histogram).
+        rows, cols = np.indices((self._template[1], self._template[0])) // cell
+        self._cell_bins = ((rows * gw + cols) * bins).ravel()
         self._num = self._den = None
 
     def _window(self, size: Sequence[float]) -> Tuple[int, int]:
@@ -54,32 +57,37 @@ class TranslationFilter:
         return w, h
 
     def _features_f(self, gray: np.ndarray, centre: Sequence[float], size: Sequence[float]) -> np.ndarray:
-        """The window's channels about ``centre`` for a target of ``size``, in the half
-        spectrum (rfft2) over the cells."""
+        """The window's channels about ``centre`` for a target of ``size``, channels first,
+        in the half spectrum (rfft2) over the cells."""
         patch = cv2.getRectSubPix(gray, self._window(size), (float(centre[0]), float(centre[1])))
         patch = cv2.resize(patch, self._template, interpolation=cv2.INTER_LINEAR).astype(np.float32)
         gx = cv2.Sobel(patch, cv2.CV_32F, 1, 0, ksize=1)
         gy = cv2.Sobel(patch, cv2.CV_32F, 0, 1, ksize=1)
         magnitude, angle = cv2.cartToPolar(gx, gy)
-        # Unsigned orientation, each pixel's magnitude shared linearly by its two nearest bins.
-        position = (angle % np.float32(np.pi)) * np.float32(self.bins / np.pi)
-        distance = np.abs(position[..., None] - self._centres)
-        distance = np.minimum(distance, self.bins - distance)
-        channels = magnitude[..., None] * np.maximum(0.0, 1.0 - distance)
-        grid = (self._template[0] // self.cell, self._template[1] // self.cell)
-        hog = cv2.resize(channels, grid, interpolation=cv2.INTER_AREA)
-        if hog.ndim == 2:
-            hog = hog[..., None]
+        # Unsigned orientation, each pixel's magnitude shared linearly by its two nearest
+        # bins, summed per cell (a cell's mean, as an area resize of the channels would give).
+        position = ((angle % np.float32(np.pi)) * np.float32(self.bins / np.pi)).ravel()
+        low = np.floor(position)
+        share = position - low
+        low = low.astype(np.intp) % self.bins
+        magnitude = magnitude.ravel()
+        gh, gw = self._hann.shape
+        n = gh * gw * self.bins
+        hist = (np.bincount(self._cell_bins + low, magnitude * (1 - share), n)
+                + np.bincount(self._cell_bins + (low + 1) % self.bins, magnitude * share, n))
+        hog = hist.reshape(gh, gw, self.bins) / self.cell ** 2
         # Normalised per cell against the window's mean energy, so flat cells stay small.
-        hog = np.sqrt(hog / (hog.sum(axis=-1, keepdims=True) + hog.sum(axis=-1).mean() + 1e-3))
-        level = cv2.resize(patch, grid, interpolation=cv2.INTER_AREA)[..., None] / 255.0 - 0.5
-        return np.fft.rfft2(np.concatenate([hog, level], axis=-1) * self._hann, axes=(0, 1))
+        energy = hog.sum(axis=-1, keepdims=True)
+        hog = np.sqrt(hog / (energy + energy.mean() + 1e-3))
+        level = cv2.resize(patch, (gw, gh), interpolation=cv2.INTER_AREA) / 255.0 - 0.5
+        channels = np.concatenate([hog.transpose(2, 0, 1), level[None]], axis=0)
+        return np.fft.rfft2(channels * self._hann)
 
     def learn(self, gray: np.ndarray, centre: Sequence[float], size: Sequence[float]) -> None:
         """Fold the window about ``centre`` (the target's centre, of ``size``) into the model."""
         xf = self._features_f(gray, centre, size)
-        num = self._label_f.conj()[..., None] * xf
-        den = (xf.real ** 2 + xf.imag ** 2).sum(axis=-1)
+        num = self._label_f.conj() * xf
+        den = (xf.real ** 2 + xf.imag ** 2).sum(axis=0)
         if self._num is None:
             self._num, self._den = num, den
         else:
@@ -92,8 +100,8 @@ class TranslationFilter:
         if self._num is None:
             raise RuntimeError("TranslationFilter.estimate() before learn()")
         zf = self._features_f(gray, centre, size)
-        gh, gw = self._hann.shape[:2]
-        response = np.fft.irfft2((self._num.conj() * zf).sum(axis=-1) / (self._den + self.lam), s=(gh, gw))
+        gh, gw = self._hann.shape
+        response = np.fft.irfft2((self._num.conj() * zf).sum(axis=0) / (self._den + self.lam), s=(gh, gw))
         iy, ix = np.unravel_index(int(np.argmax(response)), response.shape)
         dy = _vertex(response[(iy - 1) % gh, ix], response[iy, ix], response[(iy + 1) % gh, ix])
         dx = _vertex(response[iy, (ix - 1) % gw], response[iy, ix], response[iy, (ix + 1) % gw])
