@@ -167,14 +167,18 @@ def test_a_split_ensemble_scores_in_bfloat16_and_trains_in_float32():
         torch.testing.assert_close(bf16._cast[1][1], bf16.w4.to(torch.bfloat16), atol=0, rtol=0)
 
 
-def test_precision_auto_is_bfloat16_only_on_a_cpu_with_amx(monkeypatch):
+@pytest.mark.parametrize("unit", ["_is_amx_tile_supported", "_is_avx512_bf16_supported"])
+def test_precision_auto_is_bfloat16_only_on_a_cpu_with_bfloat16_units(monkeypatch, unit):
     from rl_tracker_ros.core.config import resolve_precision
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, unit, lambda: True, raising=False)
     assert resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
     assert resolve_precision("auto", torch.device("cuda")) == torch.float32
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, unit, lambda: False, raising=False)
     assert resolve_precision("auto", torch.device("cpu")) == torch.float32
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)  # a torch without it
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)  # a torch without them
     assert resolve_precision("auto", torch.device("cpu")) == torch.float32
     assert resolve_precision("bfloat16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ValueError, match="head_precision"):

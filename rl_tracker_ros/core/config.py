@@ -44,7 +44,7 @@ class TrackerConfig:
                                          # block the weights hold; fast: 8); other trunks: no cut
     trunk_precision: str = "float32"     # float32 | float16 | bfloat16: autocast for the frozen
                                          # trunk's features (float16 is for CUDA) | auto
-                                         # (bfloat16 on a CPU with AMX tiles, else float32)
+                                         # (bfloat16 on a CPU with AMX or AVX-512 BF16, else float32)
 
     # --- crops -------------------------------------------------------------------------
     crop_size: int = 107
@@ -76,7 +76,7 @@ class TrackerConfig:
     head_precision: str = "float32"      # with ensemble_split: fc4's and fc5's products when
                                          # scoring and mining (training stays float32) in
                                          # float32 | bfloat16 (fast on a CPU with AMX) | auto
-                                         # (bfloat16 where the CPU has AMX tiles)
+                                         # (bfloat16 where the CPU has AMX or AVX-512 BF16)
     ensemble_updates: str = "all"        # with n_heads > 1: each update step trains all members
                                          # | one (the next in turn; an update then has n_heads x
                                          # iters_update steps, so each member gets as many) |
@@ -385,16 +385,18 @@ def _type_problem(name: str, value: Any, annotation: str) -> Optional[str]:
 
 def resolve_precision(precision: str, device: Any) -> "torch.dtype":
     """The dtype for a ``trunk_precision`` / ``head_precision`` value on ``device`` (a
-    ``torch.device``): ``auto`` is bfloat16 on a CPU with AMX tiles, where bfloat16
-    products run two to three times faster than float32, and float32 elsewhere (a CPU
-    without bfloat16 units emulates them, slower than float32; on a GPU the fast profile
-    is not the default)."""
+    ``torch.device``): ``auto`` is bfloat16 on a CPU with bfloat16 units, AMX tiles (where
+    bfloat16 products run two to three times faster than float32) or AVX-512 BF16 (AMD
+    Zen 4, Intel Cooper Lake: the trunk a fifth faster, the scoring a third; issue #15's
+    twenty-first round), and float32 elsewhere (a CPU without bfloat16 units emulates them,
+    slower than float32; on a GPU the fast profile is not the default)."""
     import torch
 
     if precision != "auto":
         return getattr(torch, precision)
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)  # private; absent: no
-    return torch.bfloat16 if device.type == "cpu" and amx() else torch.float32
+    # Private torch checks; a torch without one answers no.
+    units = [getattr(torch.cpu, name, lambda: False) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return torch.bfloat16 if device.type == "cpu" and any(unit() for unit in units) else torch.float32
 
 
 def resolve_profile(profile: str, device: Any = "auto") -> str:
