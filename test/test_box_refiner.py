@@ -93,7 +93,7 @@ def test_the_translation_filter_moves_the_reported_box_only():
     frames, gt = synthetic_sequence(n=8)
     runs, states = {}, {}
     for weight in (0.0, 0.5):
-        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, translation_filter_weight=weight),
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, translation_filter_weight=weight, scale_filter_weight=0.0),
                              backbone=TinyTrunk())
         tracker.initialize(frames[0], gt[0])
         assert (tracker.refiner is None) == (weight == 0.0)
