@@ -11,7 +11,7 @@ about 2-4 ms; it knows nothing of the classifier and draws no random numbers.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -81,13 +81,7 @@ class ScaleFilter:
                 sf = self._transform(moved)
         else:
             sf = self._transform(self._ladder(gray, centre, range(n)))
-        num = self._label_f.conj() * sf
-        den = (sf.real ** 2 + sf.imag ** 2).sum(axis=0)
-        if self._num is None:
-            self._num, self._den = num, den
-        else:
-            self._num = (1 - self.lr) * self._num + self.lr * num
-            self._den = (1 - self.lr) * self._den + self.lr * den
+        self._num, self._den = fold_model(self._num, self._den, self._label_f, sf, self.lr)
 
     def estimate(self, gray: np.ndarray, centre: Sequence[float]) -> np.ndarray:
         """The target's (w, h) in ``gray`` about ``centre``: the current size times the
@@ -103,6 +97,18 @@ class ScaleFilter:
         # Learning about the same centre in this frame reuses this ladder.
         self._last = (gray, np.array(centre, dtype=np.float64), ladder, sf, best - n // 2)
         return self.size.copy()
+
+
+def fold_model(num: Optional[np.ndarray], den: Optional[np.ndarray], label_f: np.ndarray, xf: np.ndarray,
+               lr: float) -> Tuple[np.ndarray, np.ndarray]:
+    """A MOSSE-family filter's (numerator, denominator) with one more sample's spectrum
+    ``xf`` (features on axis 0) folded in at the running-average rate ``lr`` (the sample's
+    own model when there is none yet). Shared by the scale and translation filters."""
+    new_num = label_f.conj() * xf
+    new_den = (xf.real ** 2 + xf.imag ** 2).sum(axis=0)
+    if num is None:
+        return new_num, new_den
+    return (1 - lr) * num + lr * new_num, (1 - lr) * den + lr * new_den
 
 
 def gray_frame(frame: np.ndarray) -> np.ndarray:

@@ -19,6 +19,8 @@ from typing import Sequence, Tuple
 import cv2
 import numpy as np
 
+from .scale_filter import fold_model
+
 
 class TranslationFilter:
     """A translation filter for a target first seen at ``box`` (x, y, w, h).
@@ -86,13 +88,7 @@ class TranslationFilter:
     def learn(self, gray: np.ndarray, centre: Sequence[float], size: Sequence[float]) -> None:
         """Fold the window about ``centre`` (the target's centre, of ``size``) into the model."""
         xf = self._features_f(gray, centre, size)
-        num = self._label_f.conj() * xf
-        den = (xf.real ** 2 + xf.imag ** 2).sum(axis=0)
-        if self._num is None:
-            self._num, self._den = num, den
-        else:
-            self._num = (1 - self.lr) * self._num + self.lr * num
-            self._den = (1 - self.lr) * self._den + self.lr * den
+        self._num, self._den = fold_model(self._num, self._den, self._label_f, xf, self.lr)
 
     def estimate(self, gray: np.ndarray, centre: Sequence[float], size: Sequence[float]) -> np.ndarray:
         """The target's (dx, dy) from ``centre``, in frame pixels: where the model's
