@@ -75,9 +75,7 @@ def test_the_refiner_moves_then_resizes_and_learns_the_box_it_gave():
     assert learnt == []
     refiner.learn()
     assert len(learnt) == 1 and np.allclose(learnt[0], box[:2] + box[2:] / 2)
-    refiner.refine(rgb[2], box)
-    refiner.forget()
-    refiner.learn()  # a frame that was forgotten is not learnt
+    refiner.learn()  # a refined frame is learnt once
     assert len(learnt) == 1
     half = BoxRefiner(rgb[0], box0, translation_weight=0.5, scale_weight=0.0)
     assert half.scale is None

@@ -32,8 +32,10 @@ class BoxRefiner:
         self.translation_weight, self.scale_weight = float(translation_weight), float(scale_weight)
         self.translation = TranslationFilter(box, **(translation or {})) if self.translation_weight > 0 else None
         self.scale = ScaleFilter(box, **(scale or {})) if self.scale_weight > 0 else None
-        self._pending: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None  # gray, centre, size
-        self.learn_at(frame, box)
+        box = np.asarray(box, dtype=np.float64)
+        # What the next learn() folds in: (gray, centre, size); first the first frame's box.
+        self._pending: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = (gray_frame(frame), centers(box)[0],
+                                                                               box[2:4].copy())
         self.learn()
 
     def refine(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -50,18 +52,9 @@ class BoxRefiner:
         self._pending = (gray, centre, box[2:4])
         return box
 
-    def learn_at(self, frame: np.ndarray, box: np.ndarray) -> None:
-        """Let the next :meth:`learn` learn ``box`` in ``frame`` (a box the filters did not
-        refine: the first frame's)."""
-        box = np.asarray(box, dtype=np.float64)
-        self._pending = (gray_frame(frame), centers(box)[0], box[2:4].copy())
-
-    def forget(self) -> None:
-        """Drop what :meth:`refine` left to learn (a frame that is not to be learnt)."""
-        self._pending = None
-
     def learn(self) -> None:
-        """Fold the last refined (or :meth:`learn_at`) frame into both models; nothing if none."""
+        """Fold the last refined frame (at first, the first frame) into both models, once;
+        nothing if none is waiting."""
         if self._pending is None:
             return
         gray, centre, size = self._pending

@@ -444,12 +444,9 @@ class DATTracker:
                        if self.bbreg.fitted else self.target.copy())
             else:
                 box = self.target.copy()  # keep the last confident box; never invent one
-        if self.refiner is not None:
-            if success:
-                with timer("refine"):
-                    box = self.refiner.refine(frame, box)  # learnt with the frame's other samples, after the box is out
-            else:
-                self.refiner.forget()
+        if self.refiner is not None and success:
+            with timer("refine"):
+                box = self.refiner.refine(frame, box)  # learnt with the frame's other samples, after the box is out
         self._update_state(success)
         att = None
         if attention if attention is not None else cfg.attention_output:
