@@ -180,6 +180,10 @@ class TrackerConfig:
     # confident frame; where the flow is not trusted, all around the last box.
     flow_search: str = "never"
     flow_share: float = 1.0
+    # Correlation-filter search prior: ``filter_search_share`` of the candidates drawn around
+    # the last box moved by the translation filter's estimate in the new frame (needs
+    # translation_filter_weight > 0); the rest around the last box. 0: none.
+    filter_search_share: float = 0.0
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -260,6 +264,8 @@ class TrackerConfig:
             problems.append("window_influence must be in [0, 1)")
         if self.flow_search not in ("never", "always", "dropped"):
             problems.append("flow_search must be never, always or dropped")
+        if not 0.0 <= self.filter_search_share <= 1.0:
+            problems.append("filter_search_share must be in [0, 1]")
         if not 0.0 <= self.flow_share <= 1.0:
             problems.append("flow_share must be in [0, 1]")
         if not 0.0 <= self.neg_whole_fraction <= 1.0:

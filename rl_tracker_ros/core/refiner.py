@@ -52,6 +52,14 @@ class BoxRefiner:
         self._pending = (gray, centre, box[2:4])
         return box
 
+    def search_shift(self, frame: np.ndarray, box: np.ndarray):
+        """Where the translation filter puts the target in ``frame`` relative to ``box``'s
+        centre (dx, dy), or None without a translation filter."""
+        if self.translation is None:
+            return None
+        box = np.asarray(box, dtype=np.float64)
+        return self.translation.estimate(gray_frame(frame), centers(box)[0], box[2:4])
+
     def learn(self) -> None:
         """Fold the last refined frame (at first, the first frame) into both models, once;
         nothing if none is waiting."""

@@ -562,10 +562,13 @@ class DATTracker:
             # The flow's window reaches past where the candidates' tails do (spread x the
             # target's size), and at least two target sizes: it must see the target land.
             shift = flow_shift(self._previous, frame, self.target, max(2.0, 1.5 * spread))
+        share = cfg.flow_share
+        if shift is None and cfg.filter_search_share > 0 and self.refiner is not None:
+            shift, share = self.refiner.search_shift(frame, self.target), cfg.filter_search_share
         if shift is None:
             return draw(self.target, n, self.rng)
         moved = self.target + np.array([shift[0], shift[1], 0.0, 0.0])
-        n_moved = int(round(n * cfg.flow_share))
+        n_moved = int(round(n * share))
         return np.concatenate([draw(moved, n_moved, self.rng), draw(self.target, n - n_moved, self.rng)])
 
     def motion_factor(self, elapsed: float) -> float:
