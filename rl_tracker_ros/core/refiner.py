@@ -38,13 +38,16 @@ class BoxRefiner:
                                                                                box[2:4].copy())
         self.learn()
 
-    def refine(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def refine(self, frame: np.ndarray, box: np.ndarray, peak: Optional[np.ndarray] = None) -> np.ndarray:
         """``box`` moved and resized by the filters in ``frame``; that box is what
-        :meth:`learn` learns (call it after the box has gone out)."""
+        :meth:`learn` learns (call it after the box has gone out). ``peak``: the
+        translation filter's centre already located in this frame (:meth:`locate`), so
+        its response is not computed twice."""
         gray = gray_frame(frame)
         box = np.asarray(box, dtype=np.float64).copy()
         if self.translation is not None:
-            shift = self.translation.estimate(gray, centers(box)[0], box[2:4])
+            shift = (peak - centers(box)[0] if peak is not None
+                     else self.translation.estimate(gray, centers(box)[0], box[2:4]))
             box[:2] += self.translation_weight * shift
         centre = centers(box)[0]  # the resizing keeps it: both filters learn about it
         if self.scale is not None:
@@ -52,13 +55,14 @@ class BoxRefiner:
         self._pending = (gray, centre, box[2:4])
         return box
 
-    def search_shift(self, frame: np.ndarray, box: np.ndarray):
-        """Where the translation filter puts the target in ``frame`` relative to ``box``'s
-        centre (dx, dy), or None without a translation filter."""
+    def locate(self, frame: np.ndarray, box: np.ndarray) -> Optional[np.ndarray]:
+        """Where the translation filter puts the target's centre in ``frame``, searched
+        about ``box`` (x, y); None without a translation filter."""
         if self.translation is None:
             return None
         box = np.asarray(box, dtype=np.float64)
-        return self.translation.estimate(gray_frame(frame), centers(box)[0], box[2:4])
+        centre = centers(box)[0]
+        return centre + self.translation.estimate(gray_frame(frame), centre, box[2:4])
 
     def learn(self) -> None:
         """Fold the last refined frame (at first, the first frame) into both models, once;

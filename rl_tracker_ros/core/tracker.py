@@ -411,13 +411,17 @@ class DATTracker:
 
         redetecting = (cfg.redetect and self.state == TrackState.LOST
                        and (self.failures - cfg.lost_after) % cfg.redetect_every == 0)
+        peak = None  # where the translation filter puts the target's centre in this frame
+        if cfg.filter_search_share > 0 and self.refiner is not None and not redetecting:
+            with timer("refine"):
+                peak = self.refiner.locate(frame, self.target)
         with timer("crops"):
             if redetecting:
                 samples = self._redetection_candidates(frame.shape)
                 source = self._source(frame, samples, self.target, cfg.redetect_side)
             else:
                 spread = self.trans * self.motion_factor(elapsed)
-                samples = self._candidates(frame, spread, elapsed)
+                samples = self._candidates(frame, spread, elapsed, peak)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -446,7 +450,7 @@ class DATTracker:
                 box = self.target.copy()  # keep the last confident box; never invent one
         if self.refiner is not None and success:
             with timer("refine"):
-                box = self.refiner.refine(frame, box)  # learnt with the frame's other samples, after the box is out
+                box = self.refiner.refine(frame, box, peak)  # learnt with the frame's other samples, after the box is out
         self._update_state(success)
         att = None
         if attention if attention is not None else cfg.attention_output:
@@ -547,7 +551,8 @@ class DATTracker:
             self.trans = min(grown, self.cfg.trans_expand) if self.cfg.trans_growth > 0 else self.cfg.trans_expand
             self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
 
-    def _candidates(self, frame: np.ndarray, spread: float, elapsed: float) -> np.ndarray:
+    def _candidates(self, frame: np.ndarray, spread: float, elapsed: float,
+                    peak: Optional[np.ndarray] = None) -> np.ndarray:
         """This frame's candidates: ``n_candidates(spread)`` boxes drawn around the last
         box, or, where ``flow_search`` asks for it on this frame (``always``, or ``dropped``
         after ``elapsed`` > 1 intervals), ``flow_share`` of them around it moved by the
@@ -563,8 +568,8 @@ class DATTracker:
             # target's size), and at least two target sizes: it must see the target land.
             shift = flow_shift(self._previous, frame, self.target, max(2.0, 1.5 * spread))
         share = cfg.flow_share
-        if shift is None and cfg.filter_search_share > 0 and self.refiner is not None:
-            shift, share = self.refiner.search_shift(frame, self.target), cfg.filter_search_share
+        if shift is None and peak is not None:
+            shift, share = peak - centers(self.target)[0], cfg.filter_search_share
         if shift is None:
             return draw(self.target, n, self.rng)
         moved = self.target + np.array([shift[0], shift[1], 0.0, 0.0])
