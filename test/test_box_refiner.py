@@ -111,3 +111,37 @@ def test_the_config_checks_the_translation_filter_settings():
                 dict(translation_filter_lr=0.0)):
         with pytest.raises(ValueError, match="translation_filter"):
             TrackerConfig.preset("fast", **bad)
+
+
+def test_the_filter_search_prior_draws_its_share_about_the_located_centre():
+    """``filter_search_share`` of the candidates are drawn about the translation filter's
+    peak in the new frame, the rest about the last box; the peak is located once a frame
+    and the refinement estimates again about the box it is given."""
+    frames, gt = synthetic_sequence(n=3, step=(9, 5))  # a fast target: 9 px a frame, its box 24 px wide
+    for share in (0.0, 0.5):
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_search_share=share),
+                             backbone=TinyTrunk())
+        tracker.initialize(frames[0], gt[0])
+        peak = tracker.refiner.locate(frames[1], tracker.target)
+        true_centre = gt[1, :2] + gt[1, 2:] / 2
+        assert np.allclose(peak, true_centre, atol=2.0), (peak, true_centre)
+        last = tracker.target[:2] + tracker.target[2:] / 2
+        drawn = tracker._candidates(frames[1], tracker.cfg.trans, 1.0, peak if share else None)
+        n_moved = int(round(len(drawn) * share))
+        centres = drawn[:, :2] + drawn[:, 2:] / 2
+        if n_moved:
+            assert np.linalg.norm(centres[:n_moved].mean(axis=0) - peak) < 4.0
+        assert np.linalg.norm(centres[n_moved:].mean(axis=0) - last) < 4.0
+        estimates = []
+        original = tracker.refiner.translation.estimate
+        tracker.refiner.translation.estimate = lambda *a: (estimates.append(1), original(*a))[1]
+        result = tracker.track(frames[1])
+        assert result.state.value == "tracking"
+        assert len(estimates) == (2 if share else 1)  # where to search (share > 0), then how far off the box is
+
+
+def test_the_config_checks_the_filter_search_share():
+    for bad in (dict(filter_search_share=-0.1), dict(filter_search_share=1.5),
+                dict(filter_search_share=0.5, translation_filter_weight=0.0)):
+        with pytest.raises(ValueError, match="filter_search_share"):
+            TrackerConfig.preset("fast", **bad)

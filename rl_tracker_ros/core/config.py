@@ -266,6 +266,8 @@ class TrackerConfig:
             problems.append("flow_search must be never, always or dropped")
         if not 0.0 <= self.filter_search_share <= 1.0:
             problems.append("filter_search_share must be in [0, 1]")
+        if self.filter_search_share > 0 and self.translation_filter_weight <= 0:
+            problems.append("filter_search_share needs the translation filter (translation_filter_weight > 0)")
         if not 0.0 <= self.flow_share <= 1.0:
             problems.append("flow_share must be in [0, 1]")
         if not 0.0 <= self.neg_whole_fraction <= 1.0:

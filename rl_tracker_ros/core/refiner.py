@@ -38,16 +38,13 @@ class BoxRefiner:
                                                                                box[2:4].copy())
         self.learn()
 
-    def refine(self, frame: np.ndarray, box: np.ndarray, peak: Optional[np.ndarray] = None) -> np.ndarray:
+    def refine(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
         """``box`` moved and resized by the filters in ``frame``; that box is what
-        :meth:`learn` learns (call it after the box has gone out). ``peak``: the
-        translation filter's centre already located in this frame (:meth:`locate`), so
-        its response is not computed twice."""
+        :meth:`learn` learns (call it after the box has gone out)."""
         gray = gray_frame(frame)
         box = np.asarray(box, dtype=np.float64).copy()
         if self.translation is not None:
-            shift = (peak - centers(box)[0] if peak is not None
-                     else self.translation.estimate(gray, centers(box)[0], box[2:4]))
+            shift = self.translation.estimate(gray, centers(box)[0], box[2:4])
             box[:2] += self.translation_weight * shift
         centre = centers(box)[0]  # the resizing keeps it: both filters learn about it
         if self.scale is not None:

@@ -450,7 +450,7 @@ class DATTracker:
                 box = self.target.copy()  # keep the last confident box; never invent one
         if self.refiner is not None and success:
             with timer("refine"):
-                box = self.refiner.refine(frame, box, peak)  # learnt with the frame's other samples, after the box is out
+                box = self.refiner.refine(frame, box)  # learnt with the frame's other samples, after the box is out
         self._update_state(success)
         att = None
         if attention if attention is not None else cfg.attention_output:
