@@ -85,13 +85,14 @@ def test_the_refiner_moves_then_resizes_and_learns_the_box_it_gave():
 
 
 def test_the_translation_filter_moves_the_reported_box_only():
-    """The search goes on from the candidates' own boxes: with the filter the tracker's
-    search state is the same as without it (the filter draws no random numbers) and the
-    reported centres differ."""
+    """Without the search prior (``filter_search_share`` 0) the search goes on from the
+    candidates' own boxes: with the filter the tracker's search state is the same as
+    without it (the filter draws no random numbers) and the reported centres differ."""
     frames, gt = synthetic_sequence(n=8)
     runs, states = {}, {}
     for weight in (0.0, 0.5):
-        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, translation_filter_weight=weight, scale_filter_weight=0.0),
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, translation_filter_weight=weight, scale_filter_weight=0.0,
+                                                  filter_search_share=0.0),
                              backbone=TinyTrunk())
         tracker.initialize(frames[0], gt[0])
         assert (tracker.refiner is None) == (weight == 0.0)

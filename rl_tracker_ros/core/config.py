@@ -184,6 +184,9 @@ class TrackerConfig:
     # the last box moved by the translation filter's estimate in the new frame (needs
     # translation_filter_weight > 0); the rest around the last box. 0: none.
     filter_search_share: float = 0.0
+    # With the search prior: the candidates ranked with a window centred on the filter's
+    # peak (core/selection.py's windowed_ranking, this influence). 0: by score alone.
+    filter_window: float = 0.0
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -266,6 +269,10 @@ class TrackerConfig:
             problems.append("flow_search must be never, always or dropped")
         if not 0.0 <= self.filter_search_share <= 1.0:
             problems.append("filter_search_share must be in [0, 1]")
+        if not 0.0 <= self.filter_window < 1.0:
+            problems.append("filter_window must be in [0, 1)")
+        if self.filter_window > 0 and self.filter_search_share <= 0:
+            problems.append("filter_window needs the search prior (filter_search_share > 0)")
         if self.filter_search_share > 0 and self.translation_filter_weight <= 0:
             problems.append("filter_search_share needs the translation filter (translation_filter_weight > 0)")
         if not 0.0 <= self.flow_share <= 1.0:

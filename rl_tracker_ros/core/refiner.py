@@ -4,9 +4,13 @@ translation filter, then a scale filter at the centre it gives).
 Why it exists: the classifier finds the target; box regression, fitted on the first frame,
 sizes it. Neither places the box tightly on a CPU budget (stride-16 pooled features, one
 regression for the whole sequence). The two filters learn the target's appearance at every
-confident frame and answer "how far off, how much larger" in a millisecond or a few. They
-move only the box that goes out: the tracker's search state stays the classifier's, so a
-filter that is wrong for a while (occlusion, a look-alike) never steers the search.
+confident frame and answer "how far off, how much larger" in a millisecond or a few. The
+box they move is the one that goes out: the tracker's search state stays the classifier's,
+so a filter that is wrong for a while (occlusion, a look-alike) does not move the search.
+The translation filter may also say where to look (:meth:`BoxRefiner.locate`, the
+tracker's ``filter_search_share``): some of the next frame's candidates are drawn about its
+peak, and the classifier still chooses among all of them (a target that moves more than
+the candidates' spread in a frame, a small surfer, stays inside the search).
 """
 from __future__ import annotations
 

@@ -277,19 +277,25 @@ class DATTracker:
     def _generator(self, kind: str, shape, trans: float, scale: float, aspect=None) -> SampleGenerator:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
 
-    def _rank(self, scores: torch.Tensor, samples: np.ndarray, spread: float) -> torch.Tensor:
+    def _rank(self, scores: torch.Tensor, samples: np.ndarray, spread: float,
+              peak: Optional[np.ndarray] = None) -> torch.Tensor:
         """Ranking values of this frame's candidates (``core/selection.py``): the scores,
-        mixed with a window when ``window_influence`` > 0, whose sd is the Gaussian
-        sampler's at this ``spread`` (half of it x the target's mean side), so it widens
-        with the search after failures and skipped frames. Not in either profile: it kept
-        Football at full speed but lost more than it gained once frames were skipped
-        (docs/fast_profile.md, the fifteenth round)."""
-        if self.cfg.window_influence <= 0:
+        mixed with a window whose sd is the Gaussian sampler's at this ``spread`` (half of
+        it x the target's mean side), so it widens with the search after failures and
+        skipped frames. The window is centred on the translation filter's ``peak`` in this
+        frame with ``filter_window`` > 0, else on the last box with ``window_influence``
+        > 0 (not in either profile: it kept Football at full speed but lost more than it
+        gained once frames were skipped, docs/fast_profile.md, the fifteenth round)."""
+        cfg = self.cfg
+        if peak is not None and cfg.filter_window > 0:
+            centre, influence = np.asarray(peak, dtype=np.float64), cfg.filter_window
+        elif cfg.window_influence > 0:
+            centre, influence = centers(self.target)[0], cfg.window_influence
+        else:
             return scores
         sigma = 0.5 * spread * float(self.target[2:].mean())
-        centres = torch.as_tensor(np.vstack([centers(self.target), centers(samples)]), dtype=scores.dtype,
-                                  device=scores.device)
-        return windowed_ranking(scores, centres[1:], centres[0], sigma, self.cfg.window_influence)
+        centres = torch.as_tensor(np.vstack([centre, centers(samples)]), dtype=scores.dtype, device=scores.device)
+        return windowed_ranking(scores, centres[1:], centres[0], sigma, influence)
 
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -434,7 +440,7 @@ class DATTracker:
             if redetecting:
                 top_np = scores.topk(1).indices.cpu().numpy()
             else:
-                top_np = self._rank(scores, samples, spread).topk(cfg.top_k).indices.cpu().numpy()
+                top_np = self._rank(scores, samples, spread, peak).topk(cfg.top_k).indices.cpu().numpy()
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
             top = torch.as_tensor(top_np, device=scores.device)
             score = float(scores[top].mean())
