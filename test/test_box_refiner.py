@@ -3,6 +3,7 @@ before the scale filter (core/refiner.py), alone and in the tracker."""
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.refiner import BoxRefiner
@@ -145,4 +146,31 @@ def test_the_config_checks_the_filter_search_share():
     for bad in (dict(filter_search_share=-0.1), dict(filter_search_share=1.5),
                 dict(filter_search_share=0.5, translation_filter_weight=0.0)):
         with pytest.raises(ValueError, match="filter_search_share"):
+            TrackerConfig.preset("fast", **bad)
+
+
+def test_the_filter_window_ranks_a_candidate_on_the_peak_above_a_look_alike():
+    """Two candidates the classifier scores almost alike: by score alone the look-alike
+    (25 px off) wins; with ``filter_window`` the one on the translation filter's peak does,
+    and without a peak (no search prior this frame) the ranking is the scores'."""
+    frames, gt = synthetic_sequence(n=2)
+    ranks = {}
+    for window in (0.0, 0.3):
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_search_share=0.5, filter_window=window),
+                             backbone=TinyTrunk())
+        tracker.initialize(frames[0], gt[0])
+        peak = gt[0, :2] + gt[0, 2:] / 2
+        # and a background candidate the classifier rejects, as most of a frame's are
+        boxes = np.stack([gt[0], gt[0] + np.array([25.0, 0.0, 0.0, 0.0]), gt[0] + np.array([0.0, 30.0, 0.0, 0.0])])
+        scores = torch.tensor([0.8, 0.9, -1.0])
+        ranks[window] = tracker._rank(scores, boxes, tracker.cfg.trans, peak)
+        assert torch.equal(tracker._rank(scores, boxes, tracker.cfg.trans, None), scores)
+    assert int(ranks[0.0].argmax()) == 1 and int(ranks[0.3].argmax()) == 0
+
+
+def test_the_config_checks_the_filter_window():
+    for bad in (dict(filter_search_share=0.5, filter_window=-0.1), dict(filter_search_share=0.5, filter_window=1.0),
+                dict(filter_search_share=0.0, filter_window=0.3),
+                dict(filter_search_share=0.5, filter_window=0.3, window_influence=0.1)):
+        with pytest.raises(ValueError, match="filter_window"):
             TrackerConfig.preset("fast", **bad)

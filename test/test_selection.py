@@ -55,7 +55,7 @@ def test_window_influence_is_checked():
 def test_track_reports_the_score_of_the_candidates_it_chose(monkeypatch):
     """With the window on, the box comes from the top-k by ranking, and the reported score
     (which decides TRACKING) is those candidates' mean score, not the best k scores'."""
-    tr, frames = initialised(2, window_influence=0.5, top_k=3)
+    tr, frames = initialised(2, window_influence=0.5, filter_window=0.0, top_k=3)
     seen = {}
     real = tr._scores
     monkeypatch.setattr(tr, "_scores", lambda feats: seen.setdefault("s", real(feats)))
@@ -71,7 +71,7 @@ def test_the_window_widens_with_the_search():
     """After failures or skipped frames the search spreads wider, and so does the window:
     a candidate that out-scores the nearer one by a little loses at the normal spread and
     wins at three times it."""
-    tr, _ = initialised(1, window_influence=0.3)
+    tr, _ = initialised(1, window_influence=0.3, filter_window=0.0)
     scores = torch.tensor([0.20, 0.26, 0.0])
     boxes = np.array([tr.target, tr.target + [0.8 * tr.cfg.trans * tr.target[2:].mean(), 0, 0, 0],
                       tr.target + [0, 60, 0, 0]])
