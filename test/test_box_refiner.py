@@ -93,7 +93,7 @@ def test_the_translation_filter_moves_the_reported_box_only():
     runs, states = {}, {}
     for weight in (0.0, 0.5):
         tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, translation_filter_weight=weight, scale_filter_weight=0.0,
-                                                  filter_search_share=0.0),
+                                                  filter_search_share=0.0, filter_window=0.0),
                              backbone=TinyTrunk())
         tracker.initialize(frames[0], gt[0])
         assert (tracker.refiner is None) == (weight == 0.0)
@@ -121,12 +121,14 @@ def test_the_filter_search_prior_draws_its_share_about_the_located_centre():
     and the refinement estimates again about the box it is given."""
     frames, gt = synthetic_sequence(n=3, step=(9, 5))  # a fast target: 9 px a frame, its box 24 px wide
     for share in (0.0, 0.5):
-        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_search_share=share),
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_search_share=share,
+                                                  filter_window=0.3 if share else 0.0),
                              backbone=TinyTrunk())
         tracker.initialize(frames[0], gt[0])
-        peak = tracker.refiner.locate(frames[1], tracker.target)
+        peak, sharpness = tracker.refiner.locate(frames[1], tracker.target)
         true_centre = gt[1, :2] + gt[1, 2:] / 2
         assert np.allclose(peak, true_centre, atol=2.0), (peak, true_centre)
+        assert sharpness > 10.0  # one sharp peak on a textured target over noise
         last = tracker.target[:2] + tracker.target[2:] / 2
         drawn = tracker._candidates(frames[1], tracker.cfg.trans, 1.0, peak if share else None)
         n_moved = int(round(len(drawn) * share))
@@ -135,8 +137,8 @@ def test_the_filter_search_prior_draws_its_share_about_the_located_centre():
             assert np.linalg.norm(centres[:n_moved].mean(axis=0) - peak) < 4.0
         assert np.linalg.norm(centres[n_moved:].mean(axis=0) - last) < 4.0
         estimates = []
-        original = tracker.refiner.translation.estimate
-        tracker.refiner.translation.estimate = lambda *a: (estimates.append(1), original(*a))[1]
+        original = tracker.refiner.translation.respond  # estimate() answers through it too
+        tracker.refiner.translation.respond = lambda *a: (estimates.append(1), original(*a))[1]
         result = tracker.track(frames[1])
         assert result.state.value == "tracking"
         assert len(estimates) == (2 if share else 1)  # where to search (share > 0), then how far off the box is
@@ -174,3 +176,30 @@ def test_the_config_checks_the_filter_window():
                 dict(filter_search_share=0.5, filter_window=0.3, window_influence=0.1)):
         with pytest.raises(ValueError, match="filter_window"):
             TrackerConfig.preset("fast", **bad)
+
+
+def test_the_peak_to_sidelobe_ratio_falls_where_the_target_is_gone():
+    """The filter's peak is sharp on its target and low where the window holds only
+    background: how the tracker tells a filter it can lean on (``filter_window_psr``)."""
+    frames, centres, size = moving_scene([(2.0, 1.0)] * 3)
+    tf = TranslationFilter(np.r_[centres[0] - size / 2, size])
+    for t in range(3):
+        tf.learn(frames[t], centres[t], size)
+    _, on_target = tf.respond(frames[3], centres[2], size)
+    _, off_target = tf.respond(frames[3], centres[2] + np.array([-110.0, -80.0]), size)  # a corner of background
+    assert on_target > 2 * off_target, (on_target, off_target)
+    assert np.allclose(tf.respond(frames[3], centres[2], size)[0], tf.estimate(frames[3], centres[2], size))
+
+
+def test_the_filter_window_waits_for_a_sharp_peak(monkeypatch):
+    """Below ``filter_window_psr`` the candidates are ranked by score alone."""
+    frames, gt = synthetic_sequence(n=2, step=(6, 3))
+    seen = {}
+    for threshold in (0.0, 1e6):
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_window_psr=threshold),
+                             backbone=TinyTrunk())
+        tracker.initialize(frames[0], gt[0])
+        real_rank = tracker._rank
+        monkeypatch.setattr(tracker, "_rank", lambda *a: (seen.__setitem__(threshold, a[3]), real_rank(*a))[1])
+        tracker.track(frames[1])
+    assert seen[0.0] is not None and seen[1e6] is None

@@ -75,7 +75,7 @@ def test_the_filter_sizes_the_reported_box_only():
     frames, gt = synthetic_sequence(n=8)
     runs = {}
     for weight in (0.0, 0.5):
-        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, scale_filter_weight=weight, translation_filter_weight=0.0, filter_search_share=0.0),
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, scale_filter_weight=weight, translation_filter_weight=0.0, filter_search_share=0.0, filter_window=0.0),
                              backbone=TinyTrunk())
         tracker.initialize(frames[0], gt[0])
         assert (tracker.refiner is None) == (weight == 0.0)
@@ -88,7 +88,7 @@ def test_the_filter_sizes_the_reported_box_only():
 
 def test_the_filter_learns_only_from_confident_frames_and_after_the_box_is_out():
     frames, gt = synthetic_sequence(n=4)
-    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, scale_filter_weight=0.5, translation_filter_weight=0.0, filter_search_share=0.0),
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, scale_filter_weight=0.5, translation_filter_weight=0.0, filter_search_share=0.0, filter_window=0.0),
                          backbone=TinyTrunk())
     tracker.initialize(frames[0], gt[0])
     learnt = []

@@ -119,7 +119,7 @@ def test_track_keeps_the_nearer_group_for_its_box_and_score(monkeypatch):
     the reported score (which decides TRACKING) is that group's mean score."""
     import rl_tracker_ros.core.tracker as tracker_module
 
-    tr, frames = initialised(2, top_k_split_iou=0.5, bbreg=False)
+    tr, frames = initialised(2, top_k_split_iou=0.5, bbreg=False, filter_search_share=0.0, filter_window=0.0)  # one draw, ranked by score
     seen = {}
     real_scores = tr._scores
     monkeypatch.setattr(tr, "_scores", lambda feats: seen.setdefault("s", real_scores(feats)))

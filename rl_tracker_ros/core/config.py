@@ -187,6 +187,9 @@ class TrackerConfig:
     # With the search prior: the candidates ranked with a window centred on the filter's
     # peak (core/selection.py's windowed_ranking, this influence). 0: by score alone.
     filter_window: float = 0.0
+    # ... only on frames where the filter's peak-to-sidelobe ratio is at least this (a
+    # filter that drifted beside its target answers with a low one). 0: every frame.
+    filter_window_psr: float = 0.0
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -372,7 +375,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "redetect_step", "redetect_every")
 NON_NEGATIVE = ("seed", "crop_padding", "n_samples_max", "weight_decay", "n_bbreg", "n_pos_update",
                 "n_neg_update", "iters_update", "attention_blur", "lam", "trans_growth", "batch_pos_init",
-                "batch_neg_init", "batch_neg_cand_init")
+                "batch_neg_init", "batch_neg_cand_init", "filter_window_psr")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
 
 

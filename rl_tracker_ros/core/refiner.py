@@ -56,14 +56,16 @@ class BoxRefiner:
         self._pending = (gray, centre, box[2:4])
         return box
 
-    def locate(self, frame: np.ndarray, box: np.ndarray) -> Optional[np.ndarray]:
+    def locate(self, frame: np.ndarray, box: np.ndarray) -> Optional[Tuple[np.ndarray, float]]:
         """Where the translation filter puts the target's centre in ``frame``, searched
-        about ``box`` (x, y); None without a translation filter."""
+        about ``box`` (x, y), and how sharp its peak is (the peak-to-sidelobe ratio); None
+        without a translation filter."""
         if self.translation is None:
             return None
         box = np.asarray(box, dtype=np.float64)
         centre = centers(box)[0]
-        return centre + self.translation.estimate(gray_frame(frame), centre, box[2:4])
+        shift, sharpness = self.translation.respond(gray_frame(frame), centre, box[2:4])
+        return centre + shift, sharpness
 
     def learn(self) -> None:
         """Fold the last refined frame (at first, the first frame) into both models, once;

@@ -417,10 +417,12 @@ class DATTracker:
 
         redetecting = (cfg.redetect and self.state == TrackState.LOST
                        and (self.failures - cfg.lost_after) % cfg.redetect_every == 0)
-        peak = None  # where the translation filter puts the target's centre in this frame
+        peak, sharpness = None, 0.0  # where the translation filter puts the target's centre in this frame
         if cfg.filter_search_share > 0 and self.refiner is not None and not redetecting:
             with timer("refine"):
-                peak = self.refiner.locate(frame, self.target)
+                located = self.refiner.locate(frame, self.target)
+            if located is not None:
+                peak, sharpness = located
         with timer("crops"):
             if redetecting:
                 samples = self._redetection_candidates(frame.shape)
@@ -440,7 +442,8 @@ class DATTracker:
             if redetecting:
                 top_np = scores.topk(1).indices.cpu().numpy()
             else:
-                top_np = self._rank(scores, samples, spread, peak).topk(cfg.top_k).indices.cpu().numpy()
+                window_at = peak if sharpness >= cfg.filter_window_psr else None  # only where the filter is sure
+                top_np = self._rank(scores, samples, spread, window_at).topk(cfg.top_k).indices.cpu().numpy()
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
             top = torch.as_tensor(top_np, device=scores.device)
             score = float(scores[top].mean())

@@ -93,6 +93,13 @@ class TranslationFilter:
     def estimate(self, gray: np.ndarray, centre: Sequence[float], size: Sequence[float]) -> np.ndarray:
         """The target's (dx, dy) from ``centre``, in frame pixels: where the model's
         response about ``centre`` peaks (to a fraction of a cell)."""
+        return self.respond(gray, centre, size)[0]
+
+    def respond(self, gray: np.ndarray, centre: Sequence[float], size: Sequence[float]) -> Tuple[np.ndarray, float]:
+        """:meth:`estimate`'s shift and the response's peak-to-sidelobe ratio (Bolme et al.:
+        the peak's height above the rest of the response, outside the 5 x 5 cells about it,
+        in its standard deviations): how sure the filter is. A filter on its target answers
+        with one sharp peak; one that lost it, or sees a look-alike, with a low, wide one."""
         if self._num is None:
             raise RuntimeError("TranslationFilter.estimate() before learn()")
         zf = self._features_f(gray, centre, size)
@@ -102,7 +109,10 @@ class TranslationFilter:
         dy = _vertex(response[(iy - 1) % gh, ix], response[iy, ix], response[(iy + 1) % gh, ix])
         dx = _vertex(response[iy, (ix - 1) % gw], response[iy, ix], response[iy, (ix + 1) % gw])
         shift = (np.array([ix + dx, iy + dy]) + np.array([gw, gh]) // 2) % np.array([gw, gh]) - np.array([gw, gh]) // 2
-        return shift * self.cell * np.asarray(self._window(size), dtype=np.float64) / np.asarray(self._template)
+        sidelobe = np.roll(response, (2 - iy, 2 - ix), axis=(0, 1))[5:].ravel()
+        sidelobe = np.concatenate([sidelobe, np.roll(response, (2 - iy, 2 - ix), axis=(0, 1))[:5, 5:].ravel()])
+        psr = float((response[iy, ix] - sidelobe.mean()) / (sidelobe.std() + 1e-12))
+        return shift * self.cell * np.asarray(self._window(size), dtype=np.float64) / np.asarray(self._template), psr
 
 
 def _vertex(left: float, middle: float, right: float) -> float:

@@ -6,7 +6,7 @@
 One line a frame from FIRST to LAST: the state, the score of the chosen candidates, the
 classifier's score of the ground truth's box (scored before the frame is tracked, so with the
 same classifier), the IoU, the box and the ground truth, and, with a translation filter, where
-its peak (located about the last box) and the search's centre after the frame lie from the
+its peak (located about the last box) with its peak-to-sidelobe ratio, and the search's centre after the frame lie from the
 ground truth's centre. With ``--drop`` the frames a lossy link loses (the harness's
 ``FrameLoss``, drop seed 0) are skipped and the next is tracked with the intervals that passed.
 A frame where the ground truth's score is above the chosen one is a search failure.
@@ -54,10 +54,11 @@ def main() -> None:
         truth = centers(gt[k:k + 1])[0]
         if shown:
             gt_score = float(tracker.score_boxes(frame, gt[k:k + 1])[0])
-            peak = tracker.refiner.locate(frame, tracker.target) if tracker.refiner is not None else None
+            located = tracker.refiner.locate(frame, tracker.target) if tracker.refiner is not None else None
+            peak, sharpness = located if located is not None else (None, 0.0)
         result = tracker.track(frame, elapsed=elapsed)
         if shown:
-            filt = "" if peak is None else f" peak-gt {np.round(peak - truth).astype(int)}"
+            filt = "" if peak is None else f" peak-gt {np.round(peak - truth).astype(int)} psr {sharpness:.1f}"
             search = np.round(centers(tracker.target[None])[0] - truth).astype(int)
             print(f"{k:4d} {result.state.value[:5]:5s} score {result.score:6.2f} gt_score {gt_score:6.2f} "
                   f"iou {float(iou(result.box[None], gt[k])[0]):.2f} "
