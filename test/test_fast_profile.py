@@ -268,7 +268,8 @@ def test_motion_factor_grows_with_elapsed_frames_and_is_capped():
 
 
 def test_candidates_grow_with_the_search_area_up_to_their_cap(monkeypatch):
-    tr = fast(n_samples=64, n_samples_max=256)  # the fast profile's values
+    # the fast profile's values; without the filter's search prior, which draws them in two parts
+    tr = fast(n_samples=64, n_samples_max=256, filter_search_share=0.0, filter_window=0.0)
     t = tr.cfg.trans
     assert tr.n_candidates(t) == 64 and tr.n_candidates(0.5 * t) == 64
     assert tr.n_candidates(1.5 * t) == 144 and tr.n_candidates(3 * t) == 256
