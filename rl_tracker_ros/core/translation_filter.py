@@ -109,8 +109,9 @@ class TranslationFilter:
         dy = _vertex(response[(iy - 1) % gh, ix], response[iy, ix], response[(iy + 1) % gh, ix])
         dx = _vertex(response[iy, (ix - 1) % gw], response[iy, ix], response[iy, (ix + 1) % gw])
         shift = (np.array([ix + dx, iy + dy]) + np.array([gw, gh]) // 2) % np.array([gw, gh]) - np.array([gw, gh]) // 2
-        sidelobe = np.roll(response, (2 - iy, 2 - ix), axis=(0, 1))[5:].ravel()
-        sidelobe = np.concatenate([sidelobe, np.roll(response, (2 - iy, 2 - ix), axis=(0, 1))[:5, 5:].ravel()])
+        outside = np.ones(response.shape, dtype=bool)  # all but the 5 x 5 cells about the peak
+        outside[np.ix_((iy + np.arange(-2, 3)) % gh, (ix + np.arange(-2, 3)) % gw)] = False
+        sidelobe = response[outside]
         psr = float((response[iy, ix] - sidelobe.mean()) / (sidelobe.std() + 1e-12))
         return shift * self.cell * np.asarray(self._window(size), dtype=np.float64) / np.asarray(self._template), psr
 
