@@ -191,15 +191,31 @@ def test_the_peak_to_sidelobe_ratio_falls_where_the_target_is_gone():
     assert np.allclose(tf.respond(frames[3], centres[2], size)[0], tf.estimate(frames[3], centres[2], size))
 
 
+def _window_influences(monkeypatch, **settings):
+    """The influence each tracked frame's window was mixed in with (nothing recorded for a
+    frame ranked by score alone), for a tracker with these settings on a short sequence."""
+    import rl_tracker_ros.core.tracker as tracker_module
+    frames, gt = synthetic_sequence(n=3, step=(6, 3))
+    seen = []
+    real = tracker_module.windowed_ranking
+    monkeypatch.setattr(tracker_module, "windowed_ranking",
+                        lambda *a: (seen.append(a[4]), real(*a))[1])
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, **settings), backbone=TinyTrunk())
+    tracker.initialize(frames[0], gt[0])
+    for frame in frames[1:]:
+        tracker.track(frame)
+    return seen
+
+
 def test_the_filter_window_waits_for_a_sharp_peak(monkeypatch):
     """Below ``filter_window_psr`` the candidates are ranked by score alone."""
-    frames, gt = synthetic_sequence(n=2, step=(6, 3))
-    seen = {}
-    for threshold in (0.0, 1e6):
-        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_window_psr=threshold),
-                             backbone=TinyTrunk())
-        tracker.initialize(frames[0], gt[0])
-        real_rank = tracker._rank
-        monkeypatch.setattr(tracker, "_rank", lambda *a: (seen.__setitem__(threshold, a[3]), real_rank(*a))[1])
-        tracker.track(frames[1])
-    assert seen[0.0] is not None and seen[1e6] is None
+    assert _window_influences(monkeypatch, filter_window_psr=0.0) == [0.3, 0.3]
+    assert _window_influences(monkeypatch, filter_window_psr=1e6) == []
+
+
+def test_the_filter_windows_influence_grows_with_its_sharpness(monkeypatch):
+    """With ``filter_window_psr_full`` the window's influence is ``filter_window`` x
+    min(1, ratio / full): all of it for a peak sharper than ``full``, a sliver far below."""
+    assert _window_influences(monkeypatch, filter_window_psr_full=1e-3) == [0.3, 0.3]
+    faint = _window_influences(monkeypatch, filter_window_psr_full=1e6)
+    assert len(faint) == 2 and all(0 < v < 1e-3 for v in faint)

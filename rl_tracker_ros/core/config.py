@@ -190,6 +190,14 @@ class TrackerConfig:
     # ... only on frames where the filter's peak-to-sidelobe ratio is at least this (a
     # filter that drifted beside its target answers with a low one). 0: every frame.
     filter_window_psr: float = 0.0
+    # ... its influence scaled by the ratio: filter_window x min(1, ratio / this), so a
+    # filter with a low, wide peak (a small, plain target; a drift) pulls less. 0: full.
+    filter_window_psr_full: float = 0.0
+    # The filters skip learning a frame where the classifier's own choice (its top-k by
+    # score alone) and the translation filter's peak are more than this many target sizes
+    # (the geometric mean of the sides) apart: an ambiguous frame neither should be taught
+    # by the other's answer. Needs the search prior. 0: the filters learn every tracked frame.
+    filter_agreement: float = 0.0
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -278,6 +286,8 @@ class TrackerConfig:
             problems.append("filter_window needs the search prior (filter_search_share > 0)")
         if self.filter_window > 0 and self.window_influence > 0:
             problems.append("filter_window and window_influence are two windows on one ranking: set one of them")
+        if (self.filter_window_psr_full > 0 or self.filter_agreement > 0) and self.filter_search_share <= 0:
+            problems.append("filter_window_psr_full and filter_agreement need the search prior (filter_search_share > 0)")
         if self.filter_search_share > 0 and self.translation_filter_weight <= 0:
             problems.append("filter_search_share needs the translation filter (translation_filter_weight > 0)")
         if not 0.0 <= self.flow_share <= 1.0:
@@ -375,7 +385,8 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "redetect_step", "redetect_every")
 NON_NEGATIVE = ("seed", "crop_padding", "n_samples_max", "weight_decay", "n_bbreg", "n_pos_update",
                 "n_neg_update", "iters_update", "attention_blur", "lam", "trans_growth", "batch_pos_init",
-                "batch_neg_init", "batch_neg_cand_init", "filter_window_psr")
+                "batch_neg_init", "batch_neg_cand_init", "filter_window_psr", "filter_window_psr_full",
+                "filter_agreement")
 OVERLAPS = ("overlap_pos_init", "overlap_neg_init", "overlap_bbreg", "overlap_pos_update", "overlap_neg_update")
 
 

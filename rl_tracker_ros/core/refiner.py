@@ -42,9 +42,10 @@ class BoxRefiner:
                                                                                box[2:4].copy())
         self.learn()
 
-    def refine(self, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+    def refine(self, frame: np.ndarray, box: np.ndarray, learn: bool = True) -> np.ndarray:
         """``box`` moved and resized by the filters in ``frame``; that box is what
-        :meth:`learn` learns (call it after the box has gone out)."""
+        :meth:`learn` learns (call it after the box has gone out), unless ``learn`` is
+        False (a frame the filters should not learn from: nothing is left to learn)."""
         gray = gray_frame(frame)
         box = np.asarray(box, dtype=np.float64).copy()
         if self.translation is not None:
@@ -53,7 +54,7 @@ class BoxRefiner:
         centre = centers(box)[0]  # the resizing keeps it: both filters learn about it
         if self.scale is not None:
             box = blend_size(box, self.scale.estimate(gray, centre), self.scale_weight)
-        self._pending = (gray, centre, box[2:4])
+        self._pending = (gray, centre, box[2:4]) if learn else None
         return box
 
     def locate(self, frame: np.ndarray, box: np.ndarray) -> Optional[Tuple[np.ndarray, float]]:

@@ -278,17 +278,21 @@ class DATTracker:
         return SampleGenerator(kind, (shape[1], shape[0]), trans, scale, aspect, self.cfg.min_box_size)
 
     def _rank(self, scores: torch.Tensor, samples: np.ndarray, spread: float,
-              peak: Optional[np.ndarray] = None) -> torch.Tensor:
+              peak: Optional[np.ndarray] = None, sharpness: float = float("inf")) -> torch.Tensor:
         """Ranking values of this frame's candidates (``core/selection.py``): the scores,
         mixed with a window whose sd is the Gaussian sampler's at this ``spread`` (half of
         it x the target's mean side), so it widens with the search after failures and
         skipped frames. The window is centred on the translation filter's ``peak`` in this
         frame with ``filter_window`` > 0, else on the last box with ``window_influence``
         > 0 (not in either profile: it kept Football at full speed but lost more than it
-        gained once frames were skipped, docs/fast_profile.md, the fifteenth round)."""
+        gained once frames were skipped, docs/fast_profile.md, the fifteenth round).
+        ``sharpness`` is the filter's peak-to-sidelobe ratio: below ``filter_window_psr``
+        there is no window, and with ``filter_window_psr_full`` the influence scales with it."""
         cfg = self.cfg
-        if peak is not None and cfg.filter_window > 0:
+        if peak is not None and cfg.filter_window > 0 and sharpness >= cfg.filter_window_psr:
             centre, influence = np.asarray(peak, dtype=np.float64), cfg.filter_window
+            if cfg.filter_window_psr_full > 0:
+                influence *= min(1.0, sharpness / cfg.filter_window_psr_full)
         elif cfg.window_influence > 0:
             centre, influence = centers(self.target)[0], cfg.window_influence
         else:
@@ -296,6 +300,20 @@ class DATTracker:
         sigma = 0.5 * spread * float(self.target[2:].mean())
         centres = torch.as_tensor(np.vstack([centre, centers(samples)]), dtype=scores.dtype, device=scores.device)
         return windowed_ranking(scores, centres[1:], centres[0], sigma, influence)
+
+    def _agrees(self, scores: torch.Tensor, samples: np.ndarray, peak: Optional[np.ndarray]) -> bool:
+        """Whether the classifier's own choice (its top-k by score alone, before any
+        window) lies within ``filter_agreement`` target sizes of the translation filter's
+        ``peak``. Why: a filter that drifted beside a small target and a classifier that
+        follows a look-alike each pull the other's answer; on a frame where they disagree
+        the reported box is a guess, and teaching the filters that guess makes the drift
+        stick. True without a peak or with the check off."""
+        cfg = self.cfg
+        if peak is None or cfg.filter_agreement <= 0:
+            return True
+        own = centers(samples[scores.topk(min(cfg.top_k, len(samples))).indices.cpu().numpy()]).mean(axis=0)
+        size = float(np.sqrt(np.prod(self.target[2:])))
+        return bool(np.linalg.norm(own - np.asarray(peak)) <= cfg.filter_agreement * size)
 
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -418,6 +436,7 @@ class DATTracker:
         redetecting = (cfg.redetect and self.state == TrackState.LOST
                        and (self.failures - cfg.lost_after) % cfg.redetect_every == 0)
         peak, sharpness = None, 0.0  # where the translation filter puts the target's centre in this frame
+        agree = True  # whether the filters may learn from this frame
         if cfg.filter_search_share > 0 and self.refiner is not None and not redetecting:
             with timer("refine"):
                 located = self.refiner.locate(frame, self.target)
@@ -442,8 +461,8 @@ class DATTracker:
             if redetecting:
                 top_np = scores.topk(1).indices.cpu().numpy()
             else:
-                window_at = peak if sharpness >= cfg.filter_window_psr else None  # only where the filter is sure
-                top_np = self._rank(scores, samples, spread, window_at).topk(cfg.top_k).indices.cpu().numpy()
+                top_np = self._rank(scores, samples, spread, peak, sharpness).topk(cfg.top_k).indices.cpu().numpy()
+                agree = self._agrees(scores, samples, peak)
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
             top = torch.as_tensor(top_np, device=scores.device)
             score = float(scores[top].mean())
@@ -459,7 +478,8 @@ class DATTracker:
                 box = self.target.copy()  # keep the last confident box; never invent one
         if self.refiner is not None and success:
             with timer("refine"):
-                box = self.refiner.refine(frame, box)  # learnt with the frame's other samples, after the box is out
+                # learnt with the frame's other samples, after the box is out
+                box = self.refiner.refine(frame, box, learn=agree)
         self._update_state(success)
         att = None
         if attention if attention is not None else cfg.attention_output:
