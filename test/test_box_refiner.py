@@ -219,3 +219,43 @@ def test_the_filter_windows_influence_grows_with_its_sharpness(monkeypatch):
     assert _window_influences(monkeypatch, filter_window_psr_full=1e-3) == [0.3, 0.3]
     faint = _window_influences(monkeypatch, filter_window_psr_full=1e6)
     assert len(faint) == 2 and all(0 < v < 1e-3 for v in faint)
+
+
+def test_a_refined_box_the_filters_should_not_learn_leaves_nothing_to_learn():
+    frames, centres, size = moving_scene([(3.0, 2.0)] * 2)
+    rgb = [cv2.cvtColor(f, cv2.COLOR_GRAY2RGB) for f in frames]
+    box0 = np.r_[centres[0] - size / 2, size]
+    refiner = BoxRefiner(rgb[0], box0, translation_weight=1.0, scale_weight=0.5)
+    learnt = []
+    refiner.translation.learn = lambda *a: learnt.append("translation")
+    refiner.scale.learn = lambda *a: learnt.append("scale")
+    kept = refiner.refine(rgb[1], box0, learn=False)
+    refiner.learn()
+    assert learnt == [] and np.allclose(kept, refiner.refine(rgb[1], box0))  # the same box either way
+    refiner.learn()
+    assert learnt == ["translation", "scale"]
+
+
+@pytest.mark.parametrize("agreement, learns", [(0.0, True), (1e6, True), (1e-9, False)])
+def test_the_filters_skip_a_frame_where_the_classifier_and_the_filter_disagree(agreement, learns):
+    """``filter_agreement``: the filters learn a tracked frame only where the classifier's
+    own top-k (by score alone) lies within that many target sizes of the filter's peak; 0
+    turns the check off. A tolerance of 1e-9 sizes is never met, 1e6 always."""
+    frames, gt = synthetic_sequence(n=4, step=(6, 3))
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_agreement=agreement), backbone=TinyTrunk())
+    tracker.initialize(frames[0], gt[0])
+    learnt = []
+    original = tracker.refiner.translation.learn
+    tracker.refiner.translation.learn = lambda *a: (learnt.append(1), original(*a))
+    results = [tracker.track(f) for f in frames[1:]]
+    tracked = sum(r.state.value == "tracking" for r in results)
+    assert tracked == len(results)
+    assert len(learnt) == (tracked if learns else 0)
+
+
+def test_the_config_checks_the_window_scaling_and_the_agreement():
+    for bad in (dict(filter_window_psr_full=-1.0), dict(filter_agreement=-0.5),
+                dict(filter_search_share=0.0, filter_window=0.0, filter_agreement=0.5),
+                dict(filter_search_share=0.0, filter_window=0.0, filter_window_psr_full=15.0)):
+        with pytest.raises(ValueError, match="filter_window_psr_full|filter_agreement"):
+            TrackerConfig.preset("fast", **bad)

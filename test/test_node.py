@@ -17,7 +17,9 @@ from sensor_msgs.msg import CompressedImage, Image
 
 FAST = dict(feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200, n_samples=64,
             batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60)
-TINY_PARAMS = {"lam": 0.0, "lost_after": 3, "device": "cpu", "profile": "paper"}  # the tiny trunk's tests were set for it
+# The tiny trunk's tests were set for the paper profile. No warm-up: trackers here that fail
+# or sleep on purpose would do it at configure (test_a_built_tracker_is_warmed_up_once checks it).
+TINY_PARAMS = {"lam": 0.0, "lost_after": 3, "device": "cpu", "profile": "paper", "warm_up": False}
 
 
 def tiny_factory(cfg: TrackerConfig) -> DATTracker:
@@ -438,3 +440,25 @@ def test_a_harness_that_fails_to_start_leaves_no_node_behind(ros, monkeypatch):
     h.wait_for(lambda: h.driver.count_publishers("tracked_object") >= 1, 10, "the new node's publisher")
     time.sleep(2.0)  # time for a node left over to be discovered too
     assert h.driver.count_publishers("tracked_object") == 1
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_built_tracker_is_warmed_up_once_before_any_init_box(ros, warm):
+    """``warm_up`` (default true): the tracker the node builds at configure runs one
+    warm-up, on the worker thread, before an init box; then it tracks as usual."""
+    import threading
+    frames, gt = synthetic_sequence(n=3, step=(4, 2))
+    calls = []
+
+    class Counting(DATTracker):
+        def warm_up(self, shape=(480, 640), frames=2):
+            calls.append(threading.current_thread().name)
+            return super().warm_up(shape, frames)
+
+    h = ros({"warm_up": warm}, factory=lambda cfg: Counting(cfg.replace(**FAST), backbone=TinyTrunk()))
+    assert len(calls) == (1 if warm else 0)
+    assert all(name != threading.main_thread().name for name in calls)
+    start_tracking(h, frames[0], gt[0])
+    results = play_lockstep(h, frames)
+    assert len(calls) == (1 if warm else 0)
+    assert all(m.state == TrackedObject.STATE_TRACKING for m in results)

@@ -329,3 +329,37 @@ def test_run_evaluation_stores_the_mode_and_counts_in_its_own_folder(tmp_path):
     assert len(boxes) == 8
     # The AUC stored equals an independent scoring of the boxes written.
     assert evaluate(boxes, seqs[0].groundtruth).auc == pytest.approx(stored["auc"], abs=1e-9)
+
+
+class ScriptedWarm(Scripted):
+    """Scripted, with a warm-up that takes ``warm_s`` on the clock and logs the frame shape."""
+
+    warm_s = 0.7
+
+    def __init__(self, *a):
+        super().__init__(*a)
+        self.warmed = []
+
+    def warm_up(self, shape):
+        self.warmed.append(tuple(shape))
+        self.clock.now += self.warm_s
+
+
+@pytest.mark.parametrize("mode", [Mode(10.0), Mode()])
+def test_a_tracker_warms_up_off_the_clock_before_real_time_only(mode):
+    """In real time a tracker that can warm up (as the node's does when configured) does so
+    on the first frame's shape before its initialisation, and the warm-up is not on the
+    camera's clock: the schedule is the one without it. Offline there is no warm-up."""
+    clock = FakeClock()
+    made = {}
+
+    def factory(spec, trunks):
+        made["t"] = ScriptedWarm(spec.name, clock, [0.25, 0.05, 0.05, 0.05, 0.05, 0.05])
+        return made["t"]
+
+    out = track_sequence(Frames(6), [TrackerSpec("csrt")], mode, {}, clock=clock, tracker_factory=factory)
+    (res,) = out.values()
+    assert made["t"].warmed == ([(4, 4)] if mode.rate_hz else [])
+    assert res["scores"]["init_time_s"] == pytest.approx(0.25)
+    if mode.rate_hz:  # init until 0.25 (the warm-up's 0.7 s not counted): frame 1 skipped, then every frame
+        assert made["t"].calls == [(2, 2), (3, 1), (4, 1), (5, 1)]

@@ -7,7 +7,7 @@ from rl_tracker_ros.core.boxes import iou
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.tracker import DATTracker, TrackState
 
-from conftest import TinyTrunk, synthetic_sequence
+from conftest import SMALL_FAST, TinyTrunk, synthetic_sequence
 
 FAST = dict(device="cpu", feature_scale=20.0, n_pos_init=100, n_neg_init=400, iters_init=30, n_bbreg=200, n_samples=64,
             batch_neg_cand=128, iters_update=3, n_pos_update=20, n_neg_update=60, lost_after=3)
@@ -225,3 +225,21 @@ def test_only_the_fast_profile_widens_its_search_failure_by_failure():
     assert TrackerConfig.preset("fast").trans_growth == 0.3
     with pytest.raises(ValueError, match="trans_growth"):
         TrackerConfig(trans_growth=-0.1)
+
+
+def test_a_warm_up_leaves_nothing_behind():
+    """``warm_up`` (what the node runs when it builds the tracker) leaves it IDLE, and a run
+    after it is the run without it: every random stream starts afresh at ``initialize``."""
+    frames, gt = synthetic_sequence(n=5)
+    runs = []
+    for warm in (False, True):
+        tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk())
+        if warm:
+            assert tracker.warm_up((96, 128)) > 0
+            assert tracker.state == TrackState.IDLE and tracker.head is None
+            with pytest.raises(RuntimeError, match="before initialize"):
+                tracker.track(frames[0])
+        tracker.initialize(frames[0], gt[0])
+        runs.append([(r.box, r.score) for r in (tracker.track(f) for f in frames[1:])])
+    for (box_a, score_a), (box_b, score_b) in zip(*runs):
+        assert np.array_equal(box_a, box_b) and score_a == score_b

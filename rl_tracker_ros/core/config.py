@@ -565,6 +565,12 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # 0.662. At 30 Hz 0.632 +- 0.048 against 0.619 +- 0.031 (seeds 120-129), a lossy link
     # 0.521 against 0.511, x1.5 0.542 against 0.537: adopted, with a wider spread (the
     # window holds the classifier where the filter drifts beside a fast small target).
+    # Twenty-third round (results/fast_levers23*/): the window's influence scaled by the
+    # filter's peak-to-sidelobe ratio (filter_window_psr_full 15: full from 15 up) and the
+    # filters kept from learning frames where the classifier's own choice and the filter's
+    # peak are over half a target size apart (filter_agreement 0.5): offline 0.683 +- 0.014
+    # against 0.679 +- 0.018 (worst seed 0.657 against 0.638; KiteSurf kept on every seed);
+    # each alone lost DragonBaby on two or three seeds. At 30 Hz: see the round's README.
     "fast": dict(
         n_heads=8,
         ensemble_split=True,

@@ -142,6 +142,11 @@ def track_sequence(seq: Sequence, specs: List[TrackerSpec], mode: Mode, trunks: 
         order = runs[(k % len(runs)):] + runs[:(k % len(runs))]
         for r in order:
             if k == 0:
+                warm_up = getattr(r.tracker, "warm_up", None)
+                if warm_up is not None and mode.rate_hz is not None:
+                    # as the node does when it is configured, before any init box: off
+                    # the camera's clock (DATTracker.warm_up says why)
+                    warm_up(frame.shape[:2])
                 t0 = clock()
                 r.tracker.initialize(frame, init_box)
                 r.init_s = clock() - t0

@@ -6,7 +6,9 @@ frame is scored with its own result.
 Real time (after VOT's real-time experiment, without resets), for a camera at ``rate_hz``:
 
 * frame ``i`` arrives at ``i / rate_hz``; the tracker is initialised on frame 0, and the
-  initialisation takes time like any other call;
+  initialisation takes time like any other call; a tracker that can warm up
+  (``DATTracker.warm_up``) does so on frame 0's shape before that, off the clock, as the
+  node does when it builds the tracker (``warm_up`` parameter), before any init box;
 * whenever the tracker is free it takes the newest frame that has arrived (a frame
   arriving exactly when it becomes free counts as arrived); the frames that arrived
   while it was busy are skipped, and it is told how many frame intervals passed
