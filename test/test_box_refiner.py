@@ -254,8 +254,22 @@ def test_the_filters_skip_a_frame_where_the_classifier_and_the_filter_disagree(a
 
 
 def test_the_config_checks_the_window_scaling_and_the_agreement():
-    for bad in (dict(filter_window_psr_full=-1.0), dict(filter_agreement=-0.5),
-                dict(filter_search_share=0.0, filter_window=0.0, filter_agreement=0.5),
-                dict(filter_search_share=0.0, filter_window=0.0, filter_window_psr_full=15.0)):
+    for bad in (dict(filter_window_psr_full=-1.0), dict(filter_agreement=-0.5)):
         with pytest.raises(ValueError, match="filter_window_psr_full|filter_agreement"):
             TrackerConfig.preset("fast", **bad)
+    # modifiers of the prior and its window: with both off they have nothing to act on
+    TrackerConfig.preset("fast", filter_search_share=0.0, filter_window=0.0)
+
+
+def test_without_the_search_prior_the_filters_learn_every_tracked_frame():
+    """``filter_agreement`` compares with the search prior's peak: without the prior there
+    is none, and every tracked frame is learnt (even at a tolerance no frame could meet)."""
+    frames, gt = synthetic_sequence(n=4, step=(6, 3))
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_search_share=0.0, filter_window=0.0,
+                                              filter_agreement=1e-9), backbone=TinyTrunk())
+    tracker.initialize(frames[0], gt[0])
+    learnt = []
+    original = tracker.refiner.translation.learn
+    tracker.refiner.translation.learn = lambda *a: (learnt.append(1), original(*a))
+    results = [tracker.track(f) for f in frames[1:]]
+    assert len(learnt) == sum(r.state.value == "tracking" for r in results) == len(results)
