@@ -62,11 +62,17 @@ def test_a_filter_needs_a_first_frame_and_sane_settings():
             TranslationFilter([10, 10, 30, 40], **bad)
 
 
-def test_the_refiner_moves_then_resizes_and_learns_the_box_it_gave():
-    frames, centres, size = moving_scene([(3.0, 2.0)] * 4)
+def _refiner_on_a_moving_scene(n: int):
+    """RGB frames of a target moving (3, 2) px a frame, its centres and size, its first box,
+    and a refiner with both filters started on it."""
+    frames, centres, size = moving_scene([(3.0, 2.0)] * n)
     rgb = [cv2.cvtColor(f, cv2.COLOR_GRAY2RGB) for f in frames]
     box0 = np.r_[centres[0] - size / 2, size]
-    refiner = BoxRefiner(rgb[0], box0, translation_weight=1.0, scale_weight=0.5)
+    return rgb, centres, size, box0, BoxRefiner(rgb[0], box0, translation_weight=1.0, scale_weight=0.5)
+
+
+def test_the_refiner_moves_then_resizes_and_learns_the_box_it_gave():
+    rgb, centres, size, box0, refiner = _refiner_on_a_moving_scene(4)
     learnt = []
     original = refiner.translation.learn
     refiner.translation.learn = lambda gray, centre, sz: (learnt.append(np.array(centre)), original(gray, centre, sz))
@@ -222,10 +228,7 @@ def test_the_filter_windows_influence_grows_with_its_sharpness(monkeypatch):
 
 
 def test_a_refined_box_the_filters_should_not_learn_leaves_nothing_to_learn():
-    frames, centres, size = moving_scene([(3.0, 2.0)] * 2)
-    rgb = [cv2.cvtColor(f, cv2.COLOR_GRAY2RGB) for f in frames]
-    box0 = np.r_[centres[0] - size / 2, size]
-    refiner = BoxRefiner(rgb[0], box0, translation_weight=1.0, scale_weight=0.5)
+    rgb, _, _, box0, refiner = _refiner_on_a_moving_scene(2)
     learnt = []
     refiner.translation.learn = lambda *a: learnt.append("translation")
     refiner.scale.learn = lambda *a: learnt.append("scale")
