@@ -239,21 +239,28 @@ def test_a_refined_box_the_filters_should_not_learn_leaves_nothing_to_learn():
     assert learnt == ["translation", "scale"]
 
 
-@pytest.mark.parametrize("agreement, learns", [(0.0, True), (1e6, True), (1e-9, False)])
-def test_the_filters_skip_a_frame_where_the_classifier_and_the_filter_disagree(agreement, learns):
-    """``filter_agreement``: the filters learn a tracked frame only where the classifier's
-    own top-k (by score alone) lies within that many target sizes of the filter's peak; 0
-    turns the check off. A tolerance of 1e-9 sizes is never met, 1e6 always."""
+def _frames_the_filter_learns(**settings):
+    """How many tracked frames the translation filter learnt (after the first), and the
+    results, for a fast tracker with these settings on a short moving sequence."""
     frames, gt = synthetic_sequence(n=4, step=(6, 3))
-    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_agreement=agreement), backbone=TinyTrunk())
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, **settings), backbone=TinyTrunk())
     tracker.initialize(frames[0], gt[0])
     learnt = []
     original = tracker.refiner.translation.learn
     tracker.refiner.translation.learn = lambda *a: (learnt.append(1), original(*a))
     results = [tracker.track(f) for f in frames[1:]]
+    return len(learnt), results
+
+
+@pytest.mark.parametrize("agreement, learns", [(0.0, True), (1e6, True), (1e-9, False)])
+def test_the_filters_skip_a_frame_where_the_classifier_and_the_filter_disagree(agreement, learns):
+    """``filter_agreement``: the filters learn a tracked frame only where the classifier's
+    own top-k (by score alone) lies within that many target sizes of the filter's peak; 0
+    turns the check off. A tolerance of 1e-9 sizes is never met, 1e6 always."""
+    learnt, results = _frames_the_filter_learns(filter_agreement=agreement)
     tracked = sum(r.state.value == "tracking" for r in results)
     assert tracked == len(results)
-    assert len(learnt) == (tracked if learns else 0)
+    assert learnt == (tracked if learns else 0)
 
 
 def test_the_config_checks_the_window_scaling_and_the_agreement():
@@ -267,12 +274,5 @@ def test_the_config_checks_the_window_scaling_and_the_agreement():
 def test_without_the_search_prior_the_filters_learn_every_tracked_frame():
     """``filter_agreement`` compares with the search prior's peak: without the prior there
     is none, and every tracked frame is learnt (even at a tolerance no frame could meet)."""
-    frames, gt = synthetic_sequence(n=4, step=(6, 3))
-    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_search_share=0.0, filter_window=0.0,
-                                              filter_agreement=1e-9), backbone=TinyTrunk())
-    tracker.initialize(frames[0], gt[0])
-    learnt = []
-    original = tracker.refiner.translation.learn
-    tracker.refiner.translation.learn = lambda *a: (learnt.append(1), original(*a))
-    results = [tracker.track(f) for f in frames[1:]]
-    assert len(learnt) == sum(r.state.value == "tracking" for r in results) == len(results)
+    learnt, results = _frames_the_filter_learns(filter_search_share=0.0, filter_window=0.0, filter_agreement=1e-9)
+    assert learnt == sum(r.state.value == "tracking" for r in results) == len(results)

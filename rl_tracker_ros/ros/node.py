@@ -108,7 +108,7 @@ PARAMS: Dict[str, Param] = {
                            range=(0, 30)),
     "warm_up": Param(True, "when the tracker is built (configure, a tracker setting changed), one "
                            "initialisation on a synthetic frame, so the first init box waits only for "
-                           "training: a process's first initialisation pays one-time costs (0.05-0.3 s "
+                           "training: a process's first initialisation pays one-time costs (0.03-0.3 s "
                            "on a CPU)", read_only=True),
     "init_stamp_tolerance": Param(0.05, "s; an init box initialises on the buffered frame nearest its stamp "
                                         "if it is this close", range=(0.0, 10.0)),
