@@ -200,6 +200,12 @@ class TrackerConfig:
     # by the other's answer. It compares with the search prior's peak: with
     # filter_search_share 0 there is none and the filters learn every tracked frame, as with 0.
     filter_agreement: float = 0.0
+    # Where filter_agreement finds them apart, the filter also answers about the
+    # classifier's own choice, and the sharper of its two peaks (peak-to-sidelobe ratio)
+    # centres the window and is checked for agreement again. Why: after a gap a target
+    # that moved off the filter's window centre answers weakly, a look-alike left near the
+    # old place wins. Without filter_agreement (or the prior) it has nothing to act on.
+    filter_second_look: bool = False
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.

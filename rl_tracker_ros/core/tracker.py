@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Dict, Iterator, NamedTuple, Optional
+from typing import Dict, Iterator, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -302,19 +302,35 @@ class DATTracker:
         centres = torch.as_tensor(np.vstack([centre, centers(samples)]), dtype=scores.dtype, device=scores.device)
         return windowed_ranking(scores, centres[1:], centres[0], sigma, influence)
 
-    def _agrees(self, scores: torch.Tensor, samples: np.ndarray, peak: Optional[np.ndarray]) -> bool:
-        """Whether the classifier's own choice (its top-k by score alone, before any
-        window) lies within ``filter_agreement`` target sizes of the translation filter's
-        ``peak``. Why: a filter that drifted beside a small target and a classifier that
-        follows a look-alike each pull the other's answer; on a frame where they disagree
-        the reported box is a guess, and teaching the filters that guess makes the drift
-        stick. True without a peak or with the check off."""
+    def _own_choice(self, scores: torch.Tensor, samples: np.ndarray) -> np.ndarray:
+        """The centre of the classifier's own choice: its top-k by score alone, before any window."""
+        return centers(samples[scores.topk(min(self.cfg.top_k, len(samples))).indices.cpu().numpy()]).mean(axis=0)
+
+    def _agrees(self, own: np.ndarray, peak: Optional[np.ndarray]) -> bool:
+        """Whether the classifier's ``own`` choice lies within ``filter_agreement`` target
+        sizes of the translation filter's ``peak``. Why: a filter that drifted beside a
+        small target and a classifier that follows a look-alike each pull the other's
+        answer; on a frame where they disagree the reported box is a guess, and teaching the
+        filters that guess makes the drift stick. True without a peak or with the check off."""
         cfg = self.cfg
         if peak is None or cfg.filter_agreement <= 0:
             return True
-        own = centers(samples[scores.topk(min(cfg.top_k, len(samples))).indices.cpu().numpy()]).mean(axis=0)
         size = float(np.sqrt(np.prod(self.target[2:])))
         return bool(np.linalg.norm(own - np.asarray(peak)) <= cfg.filter_agreement * size)
+
+    def _second_look(self, frame: np.ndarray, own: np.ndarray, peak: np.ndarray,
+                     sharpness: float) -> Tuple[np.ndarray, float]:
+        """Where the window should centre on a frame where the classifier and the filter
+        disagree (``filter_second_look``): the filter answers again about the classifier's
+        own choice, and the sharper of its two peaks (the higher peak-to-sidelobe ratio)
+        stands. Why: the filter is searched about the last box, under a cosine window; after
+        a gap (frames lost or skipped) a target that moved off centre answers weakly at the
+        window's edge, and a look-alike left near the old place wins the first look."""
+        box = np.concatenate([own - self.target[2:] / 2.0, self.target[2:]])
+        again = self.refiner.locate(frame, box)
+        if again is not None and again[1] > sharpness:
+            return again
+        return peak, sharpness
 
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -462,8 +478,12 @@ class DATTracker:
             if redetecting:
                 top_np = scores.topk(1).indices.cpu().numpy()
             else:
+                own = self._own_choice(scores, samples)
+                agree = self._agrees(own, peak)
+                if not agree and cfg.filter_second_look:
+                    peak, sharpness = self._second_look(frame, own, peak, sharpness)
+                    agree = self._agrees(own, peak)
                 top_np = self._rank(scores, samples, spread, peak, sharpness).topk(cfg.top_k).indices.cpu().numpy()
-                agree = self._agrees(scores, samples, peak)
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
             top = torch.as_tensor(top_np, device=scores.device)
             score = float(scores[top].mean())
