@@ -136,7 +136,7 @@ def test_the_filter_search_prior_draws_its_share_about_the_located_centre():
         assert np.allclose(peak, true_centre, atol=2.0), (peak, true_centre)
         assert sharpness > 10.0  # one sharp peak on a textured target over noise
         last = tracker.target[:2] + tracker.target[2:] / 2
-        drawn = tracker._candidates(frames[1], tracker.cfg.trans, 1.0, peak if share else None)
+        drawn = tracker._candidates(frames[1], tracker.cfg.trans, None, peak if share else None)
         n_moved = int(round(len(drawn) * share))
         centres = drawn[:, :2] + drawn[:, 2:] / 2
         if n_moved:
@@ -276,3 +276,53 @@ def test_without_the_search_prior_the_filters_learn_every_tracked_frame():
     is none, and every tracked frame is learnt (even at a tolerance no frame could meet)."""
     learnt, results = _frames_the_filter_learns(filter_search_share=0.0, filter_window=0.0, filter_agreement=1e-9)
     assert learnt == sum(r.state.value == "tracking" for r in results) == len(results)
+
+
+def _tracker_on_a_jump(jump=(40.0, 0.0)):
+    """A fast tracker started on ``moving_scene``'s first frame, and the RGB frame after a
+    jump of ``jump`` px (a gap: over a target width) with a fainter look-alike of the
+    target left where it was (a player it crossed), and the target's true centre there."""
+    frames, centres, size = moving_scene([jump])
+    x0, y0 = (centres[0] - size / 2).astype(int)
+    w, h = size.astype(int)
+    later = frames[1].copy()
+    later[y0:y0 + h, x0:x0 + w] = (0.7 * frames[0][y0:y0 + h, x0:x0 + w]).astype(np.uint8)
+    rgb = [cv2.cvtColor(f, cv2.COLOR_GRAY2RGB) for f in (frames[0], later)]
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_second_look=True), backbone=TinyTrunk())
+    tracker.initialize(rgb[0], np.r_[centres[0] - size / 2, size])
+    return tracker, rgb[1], centres[1]
+
+
+def test_the_second_look_about_the_classifiers_choice_finds_a_target_that_jumped():
+    """Searched about the last box, the filter's peak lands on the look-alike left there
+    (the target answers at its window's edge, under the cosine window); about the
+    classifier's choice (here the true centre) it answers sharper, on the target, and that
+    peak is the one ``_second_look`` keeps."""
+    tracker, frame, truth = _tracker_on_a_jump()
+    first_peak, first_sharpness = tracker.refiner.locate(frame, tracker.target)
+    peak, sharpness = tracker._second_look(frame, truth, first_peak, first_sharpness)
+    assert np.linalg.norm(first_peak - truth) > 20.0  # the first look took the look-alike
+    assert sharpness > first_sharpness
+    assert np.linalg.norm(peak - truth) < 2.0
+
+
+def test_the_second_look_keeps_the_first_peak_when_it_is_the_sharper():
+    tracker, frame, truth = _tracker_on_a_jump()
+    first = np.array([5.0, 7.0])
+    peak, sharpness = tracker._second_look(frame, truth, first, float("inf"))
+    assert np.array_equal(peak, first) and sharpness == float("inf")
+
+
+@pytest.mark.parametrize("second_look, agreement, looks", [(True, 1e-9, 2), (False, 1e-9, 1), (True, 1e6, 1)])
+def test_the_filter_looks_twice_only_where_it_disagrees_with_the_classifier(second_look, agreement, looks):
+    """``filter_second_look`` acts on the frames ``filter_agreement`` finds ambiguous (at a
+    tolerance of 1e-9 sizes every frame, at 1e6 none): one more look there, none elsewhere."""
+    frames, gt = synthetic_sequence(n=4, step=(6, 3))
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_agreement=agreement,
+                                              filter_second_look=second_look), backbone=TinyTrunk())
+    tracker.initialize(frames[0], gt[0])
+    calls = []
+    original = tracker.refiner.locate
+    tracker.refiner.locate = lambda *a: (calls.append(1), original(*a))[1]
+    results = [tracker.track(f) for f in frames[1:]]
+    assert len(calls) == looks * len(results)

@@ -180,6 +180,12 @@ class TrackerConfig:
     # confident frame; where the flow is not trusted, all around the last box.
     flow_search: str = "never"
     flow_share: float = 1.0
+    # With the filter's search prior: the flow (on the frames flow_search asks for it) moves
+    # where the translation filter looks, not the candidates: the filter searches about the
+    # last box moved by the flow, and the candidates follow its peak. Why: after a gap a
+    # target that moved off the filter's window centre answers weakly under its cosine
+    # window, and a look-alike left near the old place wins.
+    filter_search_flow: bool = False
     # Correlation-filter search prior: ``filter_search_share`` of the candidates drawn around
     # the last box moved by the translation filter's estimate in the new frame (needs
     # translation_filter_weight > 0); the rest around the last box. 0: none.

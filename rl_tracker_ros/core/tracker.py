@@ -452,11 +452,16 @@ class DATTracker:
 
         redetecting = (cfg.redetect and self.state == TrackState.LOST
                        and (self.failures - cfg.lost_after) % cfg.redetect_every == 0)
+        spread = self.trans * self.motion_factor(elapsed)
+        flow = None if redetecting else self._flow(frame, spread, elapsed)
         peak, sharpness = None, 0.0  # where the translation filter puts the target's centre in this frame
         agree = True  # whether the filters may learn from this frame
         if cfg.filter_search_share > 0 and self.refiner is not None and not redetecting:
             with timer("refine"):
-                located = self.refiner.locate(frame, self.target)
+                about = self.target
+                if flow is not None and cfg.filter_search_flow:
+                    about = self.target + np.array([flow[0], flow[1], 0.0, 0.0])
+                located = self.refiner.locate(frame, about)
             if located is not None:
                 peak, sharpness = located
         with timer("crops"):
@@ -464,8 +469,8 @@ class DATTracker:
                 samples = self._redetection_candidates(frame.shape)
                 source = self._source(frame, samples, self.target, cfg.redetect_side)
             else:
-                spread = self.trans * self.motion_factor(elapsed)
-                samples = self._candidates(frame, spread, elapsed, peak)
+                # the flow moved the filter's search instead (filter_search_flow): the peak leads
+                samples = self._candidates(frame, spread, None if cfg.filter_search_flow and peak is not None else flow, peak)
                 source = self._source(frame, samples, self.target)
             prepared = source.prepare(samples)
         with timer("features"):
@@ -625,23 +630,29 @@ class DATTracker:
             self.trans = min(grown, self.cfg.trans_expand) if self.cfg.trans_growth > 0 else self.cfg.trans_expand
             self.state = TrackState.LOST if self.failures >= self.cfg.lost_after else TrackState.UNCERTAIN
 
-    def _candidates(self, frame: np.ndarray, spread: float, elapsed: float,
+    def _flow(self, frame: np.ndarray, spread: float, elapsed: float) -> Optional[np.ndarray]:
+        """The target's shift (dx, dy) since the last confident frame by optical flow
+        (``core/motion.py``), where ``flow_search`` asks for it on this frame (``always``, or
+        ``dropped`` after ``elapsed`` > 1 intervals) and the flow is trusted; else None."""
+        cfg = self.cfg
+        wanted = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed > 1)
+        if not wanted or self._previous is None:
+            return None
+        # The flow's window reaches past where the candidates' tails do (spread x the
+        # target's size), and at least two target sizes: it must see the target land.
+        shift = flow_shift(self._previous, frame, self.target, max(2.0, 1.5 * spread))
+        return None if shift is None else np.asarray(shift, dtype=np.float64)
+
+    def _candidates(self, frame: np.ndarray, spread: float, flow: Optional[np.ndarray],
                     peak: Optional[np.ndarray] = None) -> np.ndarray:
         """This frame's candidates: ``n_candidates(spread)`` boxes drawn around the last
-        box, or, where ``flow_search`` asks for it on this frame (``always``, or ``dropped``
-        after ``elapsed`` > 1 intervals), ``flow_share`` of them around it moved by the
-        optical flow since the last confident frame (``core/motion.py``), when that flow is
-        trusted."""
+        box, or ``flow_share`` of them around it moved by the optical ``flow`` (when there
+        is one), else ``filter_search_share`` of them about the translation filter's
+        ``peak`` (when there is one)."""
         cfg = self.cfg
         draw = self._generator("gaussian", frame.shape, spread, cfg.scale)
         n = self.n_candidates(spread)
-        flow = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed > 1)
-        shift = None
-        if flow and self._previous is not None:
-            # The flow's window reaches past where the candidates' tails do (spread x the
-            # target's size), and at least two target sizes: it must see the target land.
-            shift = flow_shift(self._previous, frame, self.target, max(2.0, 1.5 * spread))
-        share = cfg.flow_share
+        shift, share = flow, cfg.flow_share
         if shift is None and peak is not None:
             shift, share = peak - centers(self.target)[0], cfg.filter_search_share
         if shift is None:
