@@ -57,14 +57,17 @@ def test_flow_is_not_trusted_without_texture_or_on_frames_that_do_not_match():
     assert flow_shift(textured, textured, np.array([400.0, 300.0, 20.0, 20.0]), reach=2.0) is None  # off the frame
 
 
-def test_flow_finds_a_target_that_jumped_beyond_the_search_when_the_tracker_is_not_told():
+@pytest.mark.parametrize("through_the_filter", [False, True])
+def test_flow_finds_a_target_that_jumped_beyond_the_search_when_the_tracker_is_not_told(through_the_filter):
     # 6 px a frame, every 5th frame tracked and elapsed not passed: the target jumps 30 px,
-    # beyond the candidate spread (0.6 x 27 px at most). The flow moves the search there.
+    # beyond the candidate spread (0.6 x 27 px at most). The flow moves the search there:
+    # the candidates directly, or (filter_search_flow) the filter's look, whose peak leads them.
     frames, gt = textured_sequence(n=26, size=(320, 240), step=(6, 0))
     kept = list(range(0, 26, 5))
     result = {}
     for flow in (False, True):
-        tr = DATTracker(TrackerConfig.preset("fast", flow_search="always" if flow else "never", **SMALL_FAST), backbone=TinyTrunk())
+        tr = DATTracker(TrackerConfig.preset("fast", flow_search="always" if flow else "never",
+                                             filter_search_flow=through_the_filter, **SMALL_FAST), backbone=TinyTrunk())
         tr.initialize(frames[0], gt[0])
         result[flow] = [iou(tr.track(frames[i]).box, gt[i])[0] for i in kept[1:]]
     assert np.mean(result[True]) > 0.5, np.round(result[True], 2)
@@ -80,6 +83,31 @@ def test_an_untrusted_flow_leaves_the_search_as_it_was(monkeypatch):
         tr.initialize(frames[0], gt[0])
         boxes[flow] = [tr.track(f).box for f in frames[1:]]
     assert np.array_equal(np.array(boxes[False]), np.array(boxes[True]))
+
+
+@pytest.mark.parametrize("through_the_filter", [False, True])
+def test_after_a_gap_the_flow_moves_the_filters_look_or_the_candidates(monkeypatch, through_the_filter):
+    """``flow_search: dropped`` measures the flow only after a gap (elapsed > 1). With
+    ``filter_search_flow`` the translation filter then looks about the last box moved by it
+    and the candidates follow the filter's peak; without, the filter looks about the last
+    box and the candidates follow the flow."""
+    monkeypatch.setattr(tracker_module, "flow_shift", lambda *a, **k: (7.0, -3.0))
+    frames, gt = synthetic_sequence(n=3)
+    tr = DATTracker(TrackerConfig.preset("fast", flow_search="dropped", filter_search_flow=through_the_filter,
+                                         **SMALL_FAST), backbone=TinyTrunk())
+    tr.initialize(frames[0], gt[0])
+    looked, led = [], []
+    locate, candidates = tr.refiner.locate, tr._candidates
+    tr.refiner.locate = lambda frame, box: (looked.append((np.array(box), tr.target.copy())), locate(frame, box))[1]
+    tr._candidates = lambda frame, spread, flow, peak=None: (led.append(flow), candidates(frame, spread, flow, peak))[1]
+    tr.track(frames[1])             # no gap: no flow
+    tr.track(frames[2], elapsed=3)  # a gap
+    assert np.array_equal(looked[0][0], looked[0][1]) and led[0] is None
+    moved = looked[1][1] + np.array([7.0, -3.0, 0.0, 0.0])
+    if through_the_filter:
+        assert np.allclose(looked[1][0], moved) and led[1] is None
+    else:
+        assert np.array_equal(looked[1][0], looked[1][1]) and np.allclose(led[1], [7.0, -3.0])
 
 
 def test_the_flow_reads_a_copy_of_the_last_frame(monkeypatch):
