@@ -110,6 +110,24 @@ def test_after_a_gap_the_flow_moves_the_filters_look_or_the_candidates(monkeypat
         assert np.array_equal(looked[1][0], looked[1][1]) and np.allclose(led[1], [7.0, -3.0])
 
 
+@pytest.mark.parametrize("min_gap, flowed", [(2, [False, True, True]), (3, [False, False, True]), (5, [False, False, False])])
+def test_dropped_measures_the_flow_only_after_a_gap_of_flow_min_gap(monkeypatch, min_gap, flowed):
+    """``flow_search: dropped`` measures the flow on a frame ``flow_min_gap`` or more frame
+    intervals after the last one taken (frames 1, 3 and 6 here: gaps of 1, 2 and 3)."""
+    calls = []
+    monkeypatch.setattr(tracker_module, "flow_shift", lambda *a, **k: calls.append(1))
+    frames, gt = synthetic_sequence(n=7)
+    tr = DATTracker(TrackerConfig.preset("fast", flow_search="dropped", flow_min_gap=min_gap, **SMALL_FAST),
+                    backbone=TinyTrunk())
+    tr.initialize(frames[0], gt[0])
+    seen = []
+    for index, gap in ((1, 1), (3, 2), (6, 3)):
+        before = len(calls)
+        tr.track(frames[index], elapsed=gap)
+        seen.append(len(calls) > before)
+    assert seen == flowed
+
+
 def test_the_flow_reads_a_copy_of_the_last_frame(monkeypatch):
     seen = []
     monkeypatch.setattr(tracker_module, "flow_shift", lambda prev, cur, box, reach: seen.append(prev.copy()))
@@ -125,6 +143,8 @@ def test_the_flow_reads_a_copy_of_the_last_frame(monkeypatch):
 def test_flow_settings_are_checked(tmp_path):
     with pytest.raises(ValueError, match="flow_share"):
         TrackerConfig.preset("fast", flow_share=1.5)
+    with pytest.raises(ValueError, match="flow_min_gap"):
+        TrackerConfig.preset("fast", flow_min_gap=0)
     with pytest.raises(ValueError, match="flow_search must be never, always or dropped"):
         TrackerConfig.preset("fast", flow_search="sometimes")
     path = tmp_path / "flow.yaml"

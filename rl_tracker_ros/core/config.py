@@ -179,6 +179,11 @@ class TrackerConfig:
     # dropped (only on a frame that follows dropped ones, elapsed > 1). Used only after a
     # confident frame; where the flow is not trusted, all around the last box.
     flow_search: str = "never"
+    # ``dropped`` measures the flow on a frame that comes this many frame intervals or more
+    # after the last (2: after any dropped or skipped frame). Why more: the flow costs
+    # 1.5-3.6 ms a frame on this CPU, and a tracker near its frame budget skips one frame
+    # every few; there its time costs more frames than it saves.
+    flow_min_gap: int = 2
     flow_share: float = 1.0
     # With the filter's search prior: the flow (on the frames flow_search asks for it) moves
     # where the translation filter looks, not the candidates: the filter searches about the
@@ -394,7 +399,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "scale_neg_init", "trans_bbreg", "scale_bbreg", "aspect_bbreg", "bbreg_alpha", "bbreg_top_k", "bbreg_grid",
             "trans", "scale", "trans_expand", "lost_after", "min_box_size", "trans_neg_update",
             "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
-            "redetect_step", "redetect_every")
+            "redetect_step", "redetect_every", "flow_min_gap")
 NON_NEGATIVE = ("seed", "crop_padding", "n_samples_max", "weight_decay", "n_bbreg", "n_pos_update",
                 "n_neg_update", "iters_update", "attention_blur", "lam", "trans_growth", "batch_pos_init",
                 "batch_neg_init", "batch_neg_cand_init", "filter_window_psr", "filter_window_psr_full",

@@ -633,9 +633,10 @@ class DATTracker:
     def _flow(self, frame: np.ndarray, spread: float, elapsed: float) -> Optional[np.ndarray]:
         """The target's shift (dx, dy) since the last confident frame by optical flow
         (``core/motion.py``), where ``flow_search`` asks for it on this frame (``always``, or
-        ``dropped`` after ``elapsed`` > 1 intervals) and the flow is trusted; else None."""
+        ``dropped`` after ``elapsed`` >= ``flow_min_gap`` intervals) and the flow is trusted;
+        else None."""
         cfg = self.cfg
-        wanted = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed > 1)
+        wanted = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed >= cfg.flow_min_gap)
         if not wanted or self._previous is None:
             return None
         # The flow's window reaches past where the candidates' tails do (spread x the
