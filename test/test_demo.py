@@ -76,6 +76,33 @@ def test_demo_end_to_end_through_the_node_process(tmp_path):
     assert n == 5 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
 
 
+def test_demo_on_a_lossy_link_never_publishes_the_lost_frames(tmp_path):
+    """``--drop``: the frames the link loses (FrameLoss, as ``rl-tracker eval --drop``
+    draws them) never reach the node, so none of them has a result of its own; every frame
+    is still scored with the box a consumer had. Lockstep cannot lose frames."""
+    from rl_tracker_ros.evaluation.realtime import FrameLoss
+
+    with pytest.raises(SystemExit, match="--rate"):
+        play(parse_args(["scene", "--drop", "0.2", "--out", str(tmp_path / "x")]))
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("allow_random_backbone: true\nn_pos_init: 50\nn_neg_init: 200\niters_init: 3\nn_bbreg: 50\n"
+                   "n_samples: 32\nbatch_neg_cand: 64\niters_update: 1\nn_pos_update: 10\nn_neg_update: 20\n")
+    out = tmp_path / "out"
+    args = parse_args(["scene", "--frames", "16", "--rate", "5", "--drop", "0.3", "--drop-burst", "2",
+                       "--no-video", "--out", str(out), "-p", f"tracker_config:={cfg}", "-p", "lam:=0.0",
+                       "-p", "device:=cpu", "-p", "warm_up:=false", "--timeout", "120"])
+    summary = play(args)
+    loss = FrameLoss(0.3, 2, 0)
+    lost = [i for i in range(16) if loss.lost(i)]
+    assert lost and summary["frames_lost_on_link"] == len(lost) and summary["frames_sent"] == 16
+    from rl_tracker_ros.tools import demo
+
+    own = json.loads((out / "summary.json").read_text())["tracked_frames_own_result"]["frames"]
+    assert own <= 16 - len(lost)
+    assert len((out / "scene_boxes.txt").read_text().splitlines()) == 16  # every frame scored
+    assert demo  # the module the drop rule lives in
+
+
 def test_live_scoring_credits_each_frame_with_what_a_consumer_had():
     """Frames published at 0, 1, 2, 3 s (then the end at 4 s); results arrive late:
     frame 0's at 1.5 s, frame 1's at 1.6 s and frame 3's at 3.0 s exactly."""

@@ -101,6 +101,30 @@ def test_newest_frame_wins_and_drops_are_counted():
     assert h.tracker.elapsed == gaps and max(gaps) > 1
 
 
+@pytest.mark.parametrize("stamped", [True, False])
+def test_frames_lost_on_the_link_count_as_intervals_when_the_stamps_say_so(stamped):
+    """A lossy link: frames 5-7 and 12-13 never arrive. With the camera's stamps the tracker
+    is told the intervals that passed (4 and 3); with unset stamps, only the arrivals."""
+    h = Harness(FakeTracker())
+    ms = 1_000_000
+    arrived = [i for i in range(16) if i not in (5, 6, 7, 12, 13)]
+    for n, i in enumerate(arrived):
+        f = frame(int(i * 33.3 * ms) + 1 if stamped else 0)
+        f.image[0, 0, 0], f.index = i, n  # the node numbers arrivals, not camera frames
+        if i == 0:
+            h.worker.submit(f)
+            h.worker.initialize(f, [1, 2, 3, 4])
+            h.wait(lambda: h.worker.state == TrackState.TRACKING)
+            continue
+        h.worker.submit(f)
+        h.wait(lambda: h.tracker.tracked[-1:] == [i])
+    h.worker.stop()
+    told = dict(zip(h.tracker.tracked, h.tracker.elapsed))
+    assert h.tracker.tracked == arrived[1:]
+    assert (told[8], told[14]) == ((4, 3) if stamped else (1, 1))
+    assert all(told[i] == 1 for i in arrived[1:] if i not in (8, 14))
+
+
 def test_idle_frames_are_passed_through_as_idle():
     h = Harness(FakeTracker())
     h.worker.submit(numbered(0))

@@ -592,6 +592,13 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # within the seeds' spread. Full influence from 15 instead lost Football with frames
     # lost or skipped (0.543 against 0.564, x1.5 0.511 against 0.539); each knob alone lost
     # DragonBaby on two or three seeds offline.
+    # Twenty-fourth round (results/fast_levers24*/): on a lossy link (--drop 0.1
+    # --drop-burst 3) the flow moving where the filter looks after a gap (flow_search
+    # dropped with filter_search_flow) kept Football (30 Hz 0.589 against 0.559, 1.35x
+    # against 1.29x) and lost DragonBaby with every time x1.5 (0.524 against 0.581 on two
+    # seeds; from gaps of three, flow_min_gap 3, 0.548 against 0.553); a second look by the
+    # filter about the classifier's choice (filter_second_look) and less motion growth were
+    # level or behind offline: none adopted.
     "fast": dict(
         n_heads=8,
         ensemble_split=True,

@@ -33,7 +33,8 @@ starts a burst of ``drop_burst`` lost frames with probability ``drop``, drawn fr
 ``drop_seed`` (the same frames for every tracker of a run). A lost frame never reaches a
 tracker; it is scored like any other, with the newest result a consumer had (offline: the
 result of the last frame the tracker got), and the next frame a tracker takes is told the
-intervals since the last one it took, lost ones included.
+intervals since the last one it took, lost ones included (the node knows them from the
+images' stamps, ``media/frame_period.py``; the demo's ``--drop`` loses the same frames live).
 
 Durations come from the caller (measured with an injectable clock, see ``harness.py``),
 each multiplied by ``slowdown`` to estimate a slower computer. Each schedule is one

@@ -21,6 +21,7 @@ import numpy as np
 from ..core.interface import Tracker
 from ..core.tracker import TrackResult, TrackState
 from ..media.catch_up import CatchUp
+from ..media.frame_period import FramePeriod
 from .frame_buffer import Frame
 
 
@@ -74,6 +75,8 @@ class TrackingWorker:
         self._tracker_settings = -1
         self._size: Optional[tuple] = None
         self._last_index = -1
+        self._last_stamp_ns = 0
+        self._period = FramePeriod()  # the camera's frame interval, from every frame submitted
         self._state = TrackState.IDLE
         self._initialising = False
         self._dropped = 0
@@ -97,6 +100,7 @@ class TrackingWorker:
 
     def submit(self, frame: Frame) -> None:
         """Offer the newest camera frame; an unprocessed older one is dropped."""
+        self._period.add(frame.stamp_ns)
         with self._cond:
             if self._pending is not None and self.active:
                 self._dropped += 1
@@ -231,7 +235,7 @@ class TrackingWorker:
         finally:
             self._initialising = False
         self._size = frame.image.shape[:2]
-        self._last_index = frame.index
+        self._last_index, self._last_stamp_ns = frame.index, frame.stamp_ns
         self._recent.clear()  # a new target: its health starts afresh
         self._state = result.state
         self._last_done = None
@@ -278,10 +282,12 @@ class TrackingWorker:
                            "send a new init box")
             self._emit(frame, None)
             return
-        # Frames overtaken since the last one tracked: the target moved that much more, so
-        # the tracker widens its search (motion-aware search).
-        elapsed = frame.index - self._last_index
-        self._last_index = frame.index
+        # Frame intervals since the last one tracked: the target moved that much more, so
+        # the tracker widens its search (motion-aware search). Counted from the frames that
+        # arrived, or, where the stamps say more passed (frames lost on the link), from them.
+        by_stamp = self._period.intervals(self._last_stamp_ns, frame.stamp_ns)
+        elapsed = max(frame.index - self._last_index, by_stamp or 0)
+        self._last_index, self._last_stamp_ns = frame.index, frame.stamp_ns
         # A tracker that can (ours) returns the box before it learns from the frame: the
         # box is published first, the learning runs right after (:meth:`_learn`).
         learn = getattr(self._tracker, "learn", None)

@@ -211,11 +211,13 @@ def _play(args, source: Source, sink, out: Path) -> dict:
     sent: List[int] = []
     published: List[float] = []  # when each frame was first published (monotonic s)
     period = 1.0 / args.rate if args.rate > 0 else 0.0
+    loss = camera_link(args)
     with node_session(Path(args.params_file), list(args.param or []), out / "node.log", args.domain_id) as rec:
         t_init = None
         next_time = time.monotonic()
         for i, (rgb, stamp) in enumerate(source.frames):
-            header = rec.publish(rgb, stamp)
+            if loss is None or not loss.lost(i):  # a lost frame never reaches the node
+                header = rec.publish(rgb, stamp)
             sent.append(stamp)
             published.append(time.monotonic())
             if i == 0:
@@ -256,8 +258,23 @@ def _play(args, source: Source, sink, out: Path) -> dict:
         init_box = np.asarray(args.box if args.box is not None else source.groundtruth[0], dtype=np.float64)
         boxes = live_boxes(rec, published, end, init_box)
         summary = summarise(rec, sent, boxes, source, t_init, args)
+        if loss is not None:
+            summary["frames_lost_on_link"] = loss.count(len(sent))
+            summary["mode"] += f", {args.drop:g} of frames start a burst of {args.drop_burst} lost on the link"
         write_outputs(boxes, source, summary, out)
     return summary
+
+
+def camera_link(args):
+    """The frames a lossy camera link loses (``--drop``), as the evaluation's ``FrameLoss``
+    draws them (frame 0, the init frame, always arrives); None for a perfect link."""
+    from ..evaluation.realtime import FrameLoss
+
+    if args.drop <= 0:
+        return None
+    if args.rate <= 0:
+        raise SystemExit("--drop needs a live camera (--rate > 0): in lockstep every frame waits for its result")
+    return FrameLoss(args.drop, args.drop_burst, args.drop_seed)
 
 
 def show(sink, rec: Recorder, rgb: np.ndarray, source: Source, i: int) -> None:
@@ -356,6 +373,11 @@ def parse_args(argv=None):
                    help="x,y,w,h of the target in the first frame (default: the ground truth)")
     p.add_argument("--topic", help="image topic of a rosbag2 with several")
     p.add_argument("--rate", type=float, default=0.0, help="camera rate in Hz; 0 (default): lockstep")
+    p.add_argument("--drop", type=float, default=0.0,
+                   help="live only: a lossy camera link, each frame starts a burst of lost frames with this "
+                        "probability (never published; scored with the box a consumer had), as rl-tracker eval --drop")
+    p.add_argument("--drop-burst", type=int, default=1, help="frames lost in each burst (default 1)")
+    p.add_argument("--drop-seed", type=int, default=0, help="which frames are lost (default 0)")
     p.add_argument("--params-file", default=str(ROOT / "config" / "tracker.yaml"))
     p.add_argument("-p", "--param", action="append", metavar="NAME:=VALUE",
                    help="node parameter override, e.g. -p lam:=0.0 (repeatable)")
