@@ -306,15 +306,13 @@ class DATTracker:
         """The centre of the classifier's own choice: its top-k by score alone, before any window."""
         return centers(samples[scores.topk(min(self.cfg.top_k, len(samples))).indices.cpu().numpy()]).mean(axis=0)
 
-    def _agrees(self, own: np.ndarray, peak: Optional[np.ndarray]) -> bool:
+    def _agrees(self, own: np.ndarray, peak: np.ndarray) -> bool:
         """Whether the classifier's ``own`` choice lies within ``filter_agreement`` target
         sizes of the translation filter's ``peak``. Why: a filter that drifted beside a
         small target and a classifier that follows a look-alike each pull the other's
         answer; on a frame where they disagree the reported box is a guess, and teaching the
-        filters that guess makes the drift stick. True without a peak or with the check off."""
+        filters that guess makes the drift stick. (Asked only with a peak and the check on.)"""
         cfg = self.cfg
-        if peak is None or cfg.filter_agreement <= 0:
-            return True
         size = float(np.sqrt(np.prod(self.target[2:])))
         return bool(np.linalg.norm(own - np.asarray(peak)) <= cfg.filter_agreement * size)
 
@@ -483,11 +481,12 @@ class DATTracker:
             if redetecting:
                 top_np = scores.topk(1).indices.cpu().numpy()
             else:
-                own = self._own_choice(scores, samples)
-                agree = self._agrees(own, peak)
-                if not agree and cfg.filter_second_look:
-                    peak, sharpness = self._second_look(frame, own, peak, sharpness)
+                if peak is not None and cfg.filter_agreement > 0:
+                    own = self._own_choice(scores, samples)
                     agree = self._agrees(own, peak)
+                    if not agree and cfg.filter_second_look:
+                        peak, sharpness = self._second_look(frame, own, peak, sharpness)
+                        agree = self._agrees(own, peak)
                 top_np = self._rank(scores, samples, spread, peak, sharpness).topk(cfg.top_k).indices.cpu().numpy()
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
             top = torch.as_tensor(top_np, device=scores.device)
