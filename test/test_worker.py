@@ -111,13 +111,12 @@ def test_frames_lost_on_the_link_count_as_intervals_when_the_stamps_say_so(stamp
     for n, i in enumerate(arrived):
         f = frame(int(i * 33.3 * ms) + 1 if stamped else 0)
         f.image[0, 0, 0], f.index = i, n  # the node numbers arrivals, not camera frames
+        h.worker.submit(f)
         if i == 0:
-            h.worker.submit(f)
             h.worker.initialize(f, [1, 2, 3, 4])
             h.wait(lambda: h.worker.state == TrackState.TRACKING)
-            continue
-        h.worker.submit(f)
-        h.wait(lambda: h.tracker.tracked[-1:] == [i])
+        else:
+            h.wait(lambda: h.tracker.tracked[-1:] == [i])
     h.worker.stop()
     told = dict(zip(h.tracker.tracked, h.tracker.elapsed))
     assert h.tracker.tracked == arrived[1:]

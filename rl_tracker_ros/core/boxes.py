@@ -28,6 +28,13 @@ def centers(boxes) -> np.ndarray:
     return b[:, :2] + b[:, 2:] / 2
 
 
+def moved(box, shift) -> np.ndarray:
+    """``box`` (x, y, w, h) moved by ``shift`` (dx, dy), its size kept."""
+    out = np.asarray(box, dtype=np.float64).copy()
+    out[:2] += np.asarray(shift, dtype=np.float64)
+    return out
+
+
 def validate_box(box, image_shape) -> np.ndarray:
     """Check a user box against an image of ``image_shape`` (H, W, ...).
 

@@ -22,7 +22,7 @@ import torch
 from .attention import box_attention
 from .backbones import Backbone, MobileNetV1
 from .bbreg import BBoxRegressor
-from .boxes import centers, validate_box
+from .boxes import centers, moved, validate_box
 from .config import TrackerConfig, resolve_precision
 from .crops import extract_crops, frame_to_tensor, paste_map
 from .features import CropFeatures, RegionFeatures, covering_region, map_shape, tracking_scale
@@ -324,8 +324,7 @@ class DATTracker:
         stands. Why: the filter is searched about the last box, under a cosine window; after
         a gap (frames lost or skipped) a target that moved off centre answers weakly at the
         window's edge, and a look-alike left near the old place wins the first look."""
-        box = np.concatenate([own - self.target[2:] / 2.0, self.target[2:]])
-        again = self.refiner.locate(frame, box)
+        again = self.refiner.locate(frame, moved(self.target, own - centers(self.target)[0]))
         if again is not None and again[1] > sharpness:
             return again
         return peak, sharpness
@@ -456,9 +455,7 @@ class DATTracker:
         agree = True  # whether the filters may learn from this frame
         if cfg.filter_search_share > 0 and self.refiner is not None and not redetecting:
             with timer("refine"):
-                about = self.target
-                if flow is not None and cfg.filter_search_flow:
-                    about = self.target + np.array([flow[0], flow[1], 0.0, 0.0])
+                about = moved(self.target, flow) if flow is not None and cfg.filter_search_flow else self.target
                 located = self.refiner.locate(frame, about)
             if located is not None:
                 peak, sharpness = located
@@ -657,9 +654,9 @@ class DATTracker:
             shift, share = peak - centers(self.target)[0], cfg.filter_search_share
         if shift is None:
             return draw(self.target, n, self.rng)
-        moved = self.target + np.array([shift[0], shift[1], 0.0, 0.0])
         n_moved = int(round(n * share))
-        return np.concatenate([draw(moved, n_moved, self.rng), draw(self.target, n - n_moved, self.rng)])
+        return np.concatenate([draw(moved(self.target, shift), n_moved, self.rng),
+                               draw(self.target, n - n_moved, self.rng)])
 
     def motion_factor(self, elapsed: float) -> float:
         """How much wider than usual to search after ``elapsed`` frame intervals."""
