@@ -217,6 +217,12 @@ class TrackerConfig:
     # that moved off the filter's window centre answers weakly, a look-alike left near the
     # old place wins. Without filter_agreement (or the prior) it has nothing to act on.
     filter_second_look: bool = False
+    # From gaps of this many frame intervals on (frames lost or skipped), a frame where
+    # filter_agreement finds the classifier and the filter apart is ranked by the
+    # classifier's scores alone: no window on the filter's peak. Why: the filter is searched
+    # under a cosine window centred on the last box, so after a gap a look-alike left near
+    # the old place can out-answer a target that moved. 0: never.
+    gap_classifier_alone: int = 0
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.
@@ -400,7 +406,7 @@ POSITIVE = ("crop_size", "n_samples", "top_k", "batch_pos", "batch_neg", "chunk_
             "trans", "scale", "trans_expand", "lost_after", "min_box_size", "trans_neg_update",
             "scale_neg_update", "n_frames_long", "n_frames_short", "n_frames_neg", "attention_eps",
             "redetect_step", "redetect_every", "flow_min_gap")
-NON_NEGATIVE = ("seed", "crop_padding", "n_samples_max", "weight_decay", "n_bbreg", "n_pos_update",
+NON_NEGATIVE = ("seed", "gap_classifier_alone", "crop_padding", "n_samples_max", "weight_decay", "n_bbreg", "n_pos_update",
                 "n_neg_update", "iters_update", "attention_blur", "lam", "trans_growth", "batch_pos_init",
                 "batch_neg_init", "batch_neg_cand_init", "filter_window_psr", "filter_window_psr_full",
                 "filter_agreement")

@@ -484,6 +484,8 @@ class DATTracker:
                     if not agree and cfg.filter_second_look:
                         peak, sharpness = self._second_look(frame, own, peak, sharpness)
                         agree = self._agrees(own, peak)
+                    if not agree and 0 < cfg.gap_classifier_alone <= elapsed:
+                        peak = None  # no window on a peak the gap may have misled
                 top_np = self._rank(scores, samples, spread, peak, sharpness).topk(cfg.top_k).indices.cpu().numpy()
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
             top = torch.as_tensor(top_np, device=scores.device)
