@@ -197,19 +197,20 @@ def test_the_peak_to_sidelobe_ratio_falls_where_the_target_is_gone():
     assert np.allclose(tf.respond(frames[3], centres[2], size)[0], tf.estimate(frames[3], centres[2], size))
 
 
-def _window_influences(monkeypatch, **settings):
+def _window_influences(monkeypatch, elapsed=(1, 1), **settings):
     """The influence each tracked frame's window was mixed in with (nothing recorded for a
-    frame ranked by score alone), for a tracker with these settings on a short sequence."""
+    frame ranked by score alone), for a tracker with these settings on a short sequence
+    whose frames after the first come ``elapsed`` frame intervals apart."""
     import rl_tracker_ros.core.tracker as tracker_module
-    frames, gt = synthetic_sequence(n=3, step=(6, 3))
+    frames, gt = synthetic_sequence(n=len(elapsed) + 1, step=(6, 3))
     seen = []
     real = tracker_module.windowed_ranking
     monkeypatch.setattr(tracker_module, "windowed_ranking",
                         lambda *a: (seen.append(a[4]), real(*a))[1])
     tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, **settings), backbone=TinyTrunk())
     tracker.initialize(frames[0], gt[0])
-    for frame in frames[1:]:
-        tracker.track(frame)
+    for frame, gap in zip(frames[1:], elapsed):
+        tracker.track(frame, elapsed=gap)
     return seen
 
 
@@ -263,9 +264,26 @@ def test_the_filters_skip_a_frame_where_the_classifier_and_the_filter_disagree(a
     assert learnt == (tracked if learns else 0)
 
 
+@pytest.mark.parametrize("agreement, gap_alone, influences", [
+    (1e-9, 2, [0.3, 0.3]),  # apart after the gap of 3: ranked by score alone there
+    (1e6, 2, [0.3, 0.3, 0.3]),  # they agree: the window stays
+    (1e-9, 0, [0.3, 0.3, 0.3]),  # off
+    (1e-9, 4, [0.3, 0.3, 0.3]),  # a gap of 3 is too short
+])
+def test_after_a_gap_a_frame_where_they_disagree_is_ranked_by_the_classifier_alone(
+        monkeypatch, agreement, gap_alone, influences):
+    """``gap_classifier_alone``: from gaps of that many intervals on, a frame where the
+    classifier's own choice and the filter's peak are apart (at 1e-9 sizes every frame, at
+    1e6 none) gets no window on the peak; frames after shorter gaps and agreeing frames keep
+    it. The frames come 1, 3 and 1 intervals apart."""
+    seen = _window_influences(monkeypatch, elapsed=(1, 3, 1), filter_agreement=agreement,
+                              gap_classifier_alone=gap_alone, filter_window_psr_full=0.0)
+    assert seen == influences
+
+
 def test_the_config_checks_the_window_scaling_and_the_agreement():
-    for bad in (dict(filter_window_psr_full=-1.0), dict(filter_agreement=-0.5)):
-        with pytest.raises(ValueError, match="filter_window_psr_full|filter_agreement"):
+    for bad in (dict(filter_window_psr_full=-1.0), dict(filter_agreement=-0.5), dict(gap_classifier_alone=-1)):
+        with pytest.raises(ValueError, match="filter_window_psr_full|filter_agreement|gap_classifier_alone"):
             TrackerConfig.preset("fast", **bad)
     # modifiers of the prior and its window: with both off they have nothing to act on
     TrackerConfig.preset("fast", filter_search_share=0.0, filter_window=0.0)

@@ -223,6 +223,11 @@ class TrackerConfig:
     # under a cosine window centred on the last box, so after a gap a look-alike left near
     # the old place can out-answer a target that moved. 0: never.
     gap_classifier_alone: int = 0
+    # ... only where optical flow (core/motion.py, measured on those frames alone) moves the
+    # last box's centre nearer the classifier's choice than the filter's peak; no flow, no
+    # change. Why: after a gap each cue alone follows a look-alike on some frames; the
+    # target's own motion tells which one moved with it.
+    gap_flow_arbiter: bool = False
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.

@@ -329,6 +329,18 @@ class DATTracker:
             return again
         return peak, sharpness
 
+    def _classifier_moved(self, frame: np.ndarray, own: np.ndarray, peak: np.ndarray, spread: float) -> bool:
+        """Whether the classifier's ``own`` choice, rather than the filter's ``peak``, is
+        where the target went after a gap: always without ``gap_flow_arbiter``; with it,
+        where the optical flow moves the last box's centre nearer ``own`` than ``peak``."""
+        if not self.cfg.gap_flow_arbiter:
+            return True
+        shift = self._shift_since_previous(frame, spread)
+        if shift is None:
+            return False
+        landed = centers(self.target)[0] + shift
+        return bool(np.linalg.norm(own - landed) < np.linalg.norm(np.asarray(peak) - landed))
+
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.head(feats)[:, 1]
@@ -410,7 +422,7 @@ class DATTracker:
             with timer("refine"):
                 self.refiner = self._new_refiner(frame, box)
         self.target = box.copy()
-        self._previous = frame.copy() if cfg.flow_search != "never" else None  # the flow prior's reference
+        self._previous = frame.copy() if self._keeps_previous() else None  # the flow's reference
         self._turn = 0
         self._deferred = None  # a learning step for the old target is not for this one
         self.trans = cfg.trans
@@ -484,7 +496,8 @@ class DATTracker:
                     if not agree and cfg.filter_second_look:
                         peak, sharpness = self._second_look(frame, own, peak, sharpness)
                         agree = self._agrees(own, peak)
-                    if not agree and 0 < cfg.gap_classifier_alone <= elapsed:
+                    if (not agree and 0 < cfg.gap_classifier_alone <= elapsed
+                            and self._classifier_moved(frame, own, peak, spread)):
                         peak = None  # no window on a peak the gap may have misled
                 top_np = self._rank(scores, samples, spread, peak, sharpness).topk(cfg.top_k).indices.cpu().numpy()
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
@@ -510,7 +523,7 @@ class DATTracker:
             with timer("attention"):
                 att = self.attention_map(frame, box)
         # The flow prior's reference: a copy, since a driver may reuse its frame buffer.
-        self._previous = frame.copy() if cfg.flow_search != "never" and self.state == TrackState.TRACKING else None
+        self._previous = frame.copy() if self._keeps_previous() and self.state == TrackState.TRACKING else None
         self._deferred = (source, frame.shape, success)
         if learn:
             add_stage_times(timer.stages, self.learn())
@@ -635,12 +648,21 @@ class DATTracker:
         else None."""
         cfg = self.cfg
         wanted = cfg.flow_search == "always" or (cfg.flow_search == "dropped" and elapsed >= cfg.flow_min_gap)
-        if not wanted or self._previous is None:
+        return self._shift_since_previous(frame, spread) if wanted else None
+
+    def _shift_since_previous(self, frame: np.ndarray, spread: float) -> Optional[np.ndarray]:
+        """The optical flow's shift of the last box from the last confident frame to
+        ``frame``; None without that frame or a trusted flow."""
+        if self._previous is None:
             return None
         # The flow's window reaches past where the candidates' tails do (spread x the
         # target's size), and at least two target sizes: it must see the target land.
         shift = flow_shift(self._previous, frame, self.target, max(2.0, 1.5 * spread))
         return None if shift is None else np.asarray(shift, dtype=np.float64)
+
+    def _keeps_previous(self) -> bool:
+        """Whether the last confident frame is kept for the optical flow."""
+        return self.cfg.flow_search != "never" or self.cfg.gap_flow_arbiter
 
     def _candidates(self, frame: np.ndarray, spread: float, flow: Optional[np.ndarray],
                     peak: Optional[np.ndarray] = None) -> np.ndarray:
