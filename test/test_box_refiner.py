@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from rl_tracker_ros.core.boxes import centers
 from rl_tracker_ros.core.config import TrackerConfig
 from rl_tracker_ros.core.refiner import BoxRefiner
 from rl_tracker_ros.core.tracker import DATTracker
@@ -344,3 +345,44 @@ def test_the_filter_looks_twice_only_where_it_disagrees_with_the_classifier(seco
     tracker.refiner.locate = lambda *a: (calls.append(1), original(*a))[1]
     results = [tracker.track(f) for f in frames[1:]]
     assert len(calls) == looks * len(results)
+
+
+@pytest.mark.parametrize("shift, side", [((40.0, 0.0), "classifier"), ((2.0, 0.0), "filter"), (None, None)])
+def test_the_flow_arbiter_sides_with_the_choice_the_target_moved_to(shift, side):
+    """``gap_flow_arbiter``: of the classifier's choice and the filter's peak, the one
+    nearer where the optical flow moves the last box's centre stands; with no trusted flow,
+    neither (nothing changes). Without the arbiter the classifier's choice stands."""
+    tracker, frame, truth = _tracker_on_a_jump()
+    tracker.cfg = tracker.cfg.replace(gap_flow_arbiter=True)
+    start = centers(tracker.target[None])[0]
+    tracker._shift_since_previous = lambda *a: None if shift is None else np.asarray(shift)
+    assert tracker._gap_side(frame, start + (40.0, 0.0), start, 1.0) == side
+    tracker.cfg = tracker.cfg.replace(gap_flow_arbiter=False)
+    assert tracker._gap_side(frame, start + (40.0, 0.0), start, 1.0) == "classifier"
+
+
+def test_with_the_flow_on_the_filters_side_only_candidates_near_its_peak_are_ranked():
+    """``gap_flow_both_ways``: candidates farther than ``filter_agreement`` sizes from the
+    peak are put last, unless fewer than ``top_k`` lie near it."""
+    tracker, _, _ = _tracker_on_a_jump()
+    start = centers(tracker.target[None])[0]
+    size = tracker.target[2:]
+    near = np.r_[start - size / 2, size]
+    far = np.r_[start + 3 * size - size / 2, size]
+    samples = np.vstack([np.tile(near, (tracker.cfg.top_k, 1)), np.tile(far, (3, 1))])
+    ranking = torch.cat([torch.zeros(tracker.cfg.top_k), torch.ones(3)])
+    kept = tracker._only_near(ranking, samples, start)
+    assert set(kept.topk(tracker.cfg.top_k).indices.tolist()) == set(range(tracker.cfg.top_k))
+    assert torch.equal(tracker._only_near(ranking[1:], samples[1:], start), ranking[1:])  # too few near
+
+
+def test_the_flow_arbiter_keeps_the_last_confident_frame():
+    frames, gt = synthetic_sequence(n=2, step=(6, 3))
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, gap_flow_arbiter=True), backbone=TinyTrunk())
+    tracker.initialize(frames[0], gt[0])
+    assert np.array_equal(tracker._previous, frames[0])
+    tracker.track(frames[1])
+    assert np.array_equal(tracker._previous, frames[1])
+    plain = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk())
+    plain.initialize(frames[0], gt[0])
+    assert plain._previous is None

@@ -228,6 +228,10 @@ class TrackerConfig:
     # change. Why: after a gap each cue alone follows a look-alike on some frames; the
     # target's own motion tells which one moved with it.
     gap_flow_arbiter: bool = False
+    # ... and where the flow lands nearer the filter's peak, only candidates within
+    # filter_agreement target sizes of the peak are ranked (the classifier's choice was a
+    # look-alike); with fewer than top_k there, all are.
+    gap_flow_both_ways: bool = False
     # Re-detection (core/redetection.py): once LOST, search the whole frame at the tracking
     # scale, one tile of at most ``redetect_side`` trunk pixels per frame, candidates
     # ``redetect_step`` map cells apart; a find counts only above ``redetect_threshold``.

@@ -329,17 +329,28 @@ class DATTracker:
             return again
         return peak, sharpness
 
-    def _classifier_moved(self, frame: np.ndarray, own: np.ndarray, peak: np.ndarray, spread: float) -> bool:
-        """Whether the classifier's ``own`` choice, rather than the filter's ``peak``, is
-        where the target went after a gap: always without ``gap_flow_arbiter``; with it,
-        where the optical flow moves the last box's centre nearer ``own`` than ``peak``."""
+    def _gap_side(self, frame: np.ndarray, own: np.ndarray, peak: np.ndarray, spread: float) -> Optional[str]:
+        """Which answer stands on a frame after a gap where the classifier's ``own`` choice
+        and the filter's ``peak`` are apart: ``"classifier"`` without ``gap_flow_arbiter``;
+        with it, the one nearer where the optical flow moves the last box's centre, and
+        None (no change) without a trusted flow."""
         if not self.cfg.gap_flow_arbiter:
-            return True
+            return "classifier"
         shift = self._shift_since_previous(frame, spread)
         if shift is None:
-            return False
+            return None
         landed = centers(self.target)[0] + shift
-        return bool(np.linalg.norm(own - landed) < np.linalg.norm(np.asarray(peak) - landed))
+        nearer_own = np.linalg.norm(own - landed) < np.linalg.norm(np.asarray(peak) - landed)
+        return "classifier" if nearer_own else "filter"
+
+    def _only_near(self, ranking: torch.Tensor, samples: np.ndarray, peak: np.ndarray) -> torch.Tensor:
+        """``ranking`` with the candidates farther than ``filter_agreement`` target sizes
+        from ``peak`` put last; unchanged when fewer than ``top_k`` lie that near."""
+        size = float(np.sqrt(np.prod(self.target[2:])))
+        far = np.linalg.norm(centers(samples) - np.asarray(peak), axis=1) > self.cfg.filter_agreement * size
+        if (~far).sum() < self.cfg.top_k:
+            return ranking
+        return ranking.masked_fill(torch.as_tensor(far, device=ranking.device), float("-inf"))
 
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -496,10 +507,17 @@ class DATTracker:
                     if not agree and cfg.filter_second_look:
                         peak, sharpness = self._second_look(frame, own, peak, sharpness)
                         agree = self._agrees(own, peak)
-                    if (not agree and 0 < cfg.gap_classifier_alone <= elapsed
-                            and self._classifier_moved(frame, own, peak, spread)):
+                near = None  # with the flow on the filter's side after a gap: rank only about its peak
+                if not agree and 0 < cfg.gap_classifier_alone <= elapsed:
+                    side = self._gap_side(frame, own, peak, spread)
+                    if side == "classifier":
                         peak = None  # no window on a peak the gap may have misled
-                top_np = self._rank(scores, samples, spread, peak, sharpness).topk(cfg.top_k).indices.cpu().numpy()
+                    elif side == "filter" and cfg.gap_flow_both_ways:
+                        near = peak
+                ranking = self._rank(scores, samples, spread, peak, sharpness)
+                if near is not None:
+                    ranking = self._only_near(ranking, samples, near)
+                top_np = ranking.topk(cfg.top_k).indices.cpu().numpy()
                 top_np = top_np[nearer_group(samples[top_np], self.target, cfg.top_k_split_iou)]
             top = torch.as_tensor(top_np, device=scores.device)
             score = float(scores[top].mean())
