@@ -614,6 +614,11 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # seeds; from gaps of three, flow_min_gap 3, 0.548 against 0.553); a second look by the
     # filter about the classifier's choice (filter_second_look) and less motion growth were
     # level or behind offline: none adopted.
+    # Twenty-fifth round (results/fast_levers25*/): after a gap, optical flow deciding
+    # between the classifier's choice and the filter's peak where they disagree
+    # (gap_classifier_alone 2, gap_flow_arbiter, gap_flow_both_ways) kept Football on a
+    # lossy link offline (0.602 against 0.572) and was behind at 30 Hz (0.555 against
+    # 0.575, more frames skipped): not adopted.
     "fast": dict(
         n_heads=8,
         ensemble_split=True,
