@@ -386,3 +386,26 @@ def test_the_flow_arbiter_keeps_the_last_confident_frame():
     plain = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST), backbone=TinyTrunk())
     plain.initialize(frames[0], gt[0])
     assert plain._previous is None
+
+
+@pytest.mark.parametrize("agreement, gate, teaches", [
+    (1e-9, True, False),  # apart on every frame, gated: the classifier learns none of them
+    (1e6, True, True),  # they agree: every frame teaches
+    (1e-9, False, True),  # off: the agreement gates the filters only
+])
+def test_a_frame_where_they_disagree_teaches_the_classifier_nothing_when_gated(agreement, gate, teaches):
+    """``agreement_gates_classifier``: a confident frame where ``filter_agreement`` finds
+    the classifier's own choice and the filter's peak apart collects no samples and
+    schedules no update; it is still reported as tracked."""
+    frames, gt = synthetic_sequence(n=4, step=(6, 3))
+    tracker = DATTracker(TrackerConfig.preset("fast", **SMALL_FAST, filter_agreement=agreement, long_interval=1,
+                                              agreement_gates_classifier=gate), backbone=TinyTrunk())
+    tracker.initialize(frames[0], gt[0])
+    added, scheduled = [], []  # a long-term update is due on every frame that teaches
+    original_add, original_schedule = tracker.memory.add, tracker._schedule
+    tracker.memory.add = lambda *a: (added.append(1), original_add(*a))[1]
+    tracker._schedule = lambda *a, **k: (scheduled.append(1), original_schedule(*a, **k))[1]
+    results = [tracker.track(f) for f in frames[1:]]
+    assert all(r.state.value == "tracking" for r in results)
+    assert len(added) == (len(results) if teaches else 0)
+    assert bool(scheduled) == teaches

@@ -217,6 +217,12 @@ class TrackerConfig:
     # that moved off the filter's window centre answers weakly, a look-alike left near the
     # old place wins. Without filter_agreement (or the prior) it has nothing to act on.
     filter_second_look: bool = False
+    # Where filter_agreement finds the classifier's own choice and the filter's peak apart,
+    # the classifier does not learn the frame either: no samples, no update scheduled
+    # (one already running goes on). Why: an object passing in front of the target moves
+    # the classifier's choice onto it while the filter stays on what shows of the target;
+    # learning those frames teaches the classifier the occluder, which it then follows.
+    agreement_gates_classifier: bool = False
     # From gaps of this many frame intervals on (frames lost or skipped), a frame where
     # filter_agreement finds the classifier and the filter apart is ranked by the
     # classifier's scores alone: no window on the filter's peak. Why: the filter is searched
@@ -619,6 +625,11 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # (gap_classifier_alone 2, gap_flow_arbiter, gap_flow_both_ways) kept Football on a
     # lossy link offline (0.602 against 0.572) and was behind at 30 Hz (0.555 against
     # 0.575, more frames skipped): not adopted.
+    # Twenty-sixth round (results/fast_levers26*/): the agreement also gating the
+    # classifier's learning (agreement_gates_classifier) is level offline (0.685 against
+    # 0.683) and at 30 Hz (0.671 against 0.678, two runs) and says LOST under an occluder
+    # instead of following it (the photo scene 0.506 against 0.434; 0.668 with redetect):
+    # not adopted until the lossy-link and x1.5 runs are made with it.
     "fast": dict(
         n_heads=8,
         ensemble_split=True,

@@ -542,7 +542,8 @@ class DATTracker:
                 att = self.attention_map(frame, box)
         # The flow prior's reference: a copy, since a driver may reuse its frame buffer.
         self._previous = frame.copy() if self._keeps_previous() and self.state == TrackState.TRACKING else None
-        self._deferred = (source, frame.shape, success)
+        # an ambiguous frame (agreement gate) neither collects samples nor schedules an update
+        self._deferred = (source, frame.shape, success, agree or not cfg.agreement_gates_classifier)
         if learn:
             add_stage_times(timer.stages, self.learn())
         return TrackResult(box, score, self.state, self.frame_index, time.perf_counter() - t0,
@@ -581,11 +582,11 @@ class DATTracker:
         ``updates_skipped`` counts from here on."""
         if self._deferred is None:
             return {}
-        source, shape, success = self._deferred
+        source, shape, success, teaches = self._deferred
         self._deferred = None
         timer = _StageTimer(self.device)
         with timer("update"):
-            self._learn(source, shape, success)
+            self._learn(source, shape, success, teaches)
         if self.refiner is not None and success:
             with timer("refine"):
                 self.refiner.learn()
@@ -717,9 +718,10 @@ class DATTracker:
         dense = cfg.n_samples * (spread / cfg.trans) ** 2
         return int(min(cfg.n_samples_max, max(cfg.n_samples, round(dense))))
 
-    def _learn(self, source, shape, success: bool) -> None:
+    def _learn(self, source, shape, success: bool, teaches: bool = True) -> None:
         """Collect this frame's samples when confident; short-term update on failure,
-        long-term update every ``long_interval`` frames (paper section 4).
+        long-term update every ``long_interval`` frames (paper section 4). A confident
+        frame that does not teach (``agreement_gates_classifier``) only runs what is scheduled.
 
         An update is scheduled, then run: all of it now (paper), or
         ``update_iters_per_frame`` steps on this and the following frames, so no single
@@ -727,7 +729,9 @@ class DATTracker:
         """
         cfg = self.cfg
         finishing_init = self.pending is not None and self.pending.optimizer is not self.optimizer
-        if success:
+        if success and not teaches:
+            pass  # confident enough to report, too ambiguous to learn from
+        elif success:
             pos_boxes = self._draw(source, self._generator("gaussian", shape, cfg.trans_pos, cfg.scale_pos),
                                    self.target, cfg.n_pos_update, cfg.overlap_pos_update)
             neg_boxes = self._draw(source, self._generator("uniform", shape, cfg.trans_neg_update,
