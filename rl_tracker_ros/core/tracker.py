@@ -312,9 +312,13 @@ class DATTracker:
         small target and a classifier that follows a look-alike each pull the other's
         answer; on a frame where they disagree the reported box is a guess, and teaching the
         filters that guess makes the drift stick. (Asked only with a peak and the check on.)"""
-        cfg = self.cfg
+        return bool(self._near_peak(own[None], peak)[0])
+
+    def _near_peak(self, points: np.ndarray, peak: np.ndarray) -> np.ndarray:
+        """Which of ``points`` (N, 2) lie within ``filter_agreement`` target sizes of ``peak``:
+        the one tolerance the agreement check and the gap's near-peak ranking share."""
         size = float(np.sqrt(np.prod(self.target[2:])))
-        return bool(np.linalg.norm(own - np.asarray(peak)) <= cfg.filter_agreement * size)
+        return np.linalg.norm(points - np.asarray(peak), axis=1) <= self.cfg.filter_agreement * size
 
     def _second_look(self, frame: np.ndarray, own: np.ndarray, peak: np.ndarray,
                      sharpness: float) -> Tuple[np.ndarray, float]:
@@ -346,11 +350,10 @@ class DATTracker:
     def _only_near(self, ranking: torch.Tensor, samples: np.ndarray, peak: np.ndarray) -> torch.Tensor:
         """``ranking`` with the candidates farther than ``filter_agreement`` target sizes
         from ``peak`` put last; unchanged when fewer than ``top_k`` lie that near."""
-        size = float(np.sqrt(np.prod(self.target[2:])))
-        far = np.linalg.norm(centers(samples) - np.asarray(peak), axis=1) > self.cfg.filter_agreement * size
-        if (~far).sum() < self.cfg.top_k:
+        near = self._near_peak(centers(samples), peak)
+        if near.sum() < self.cfg.top_k:
             return ranking
-        return ranking.masked_fill(torch.as_tensor(far, device=ranking.device), float("-inf"))
+        return ranking.masked_fill(torch.as_tensor(~near, device=ranking.device), float("-inf"))
 
     def _scores(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
