@@ -628,8 +628,9 @@ PROFILES: Dict[str, Dict[str, Any]] = {
     # Twenty-sixth round (results/fast_levers26*/): the agreement also gating the
     # classifier's learning (agreement_gates_classifier) is level offline (0.685 against
     # 0.683) and at 30 Hz (0.671 against 0.678, two runs) and says LOST under an occluder
-    # instead of following it (the photo scene 0.506 against 0.434; 0.668 with redetect):
-    # not adopted until the lossy-link and x1.5 runs are made with it.
+    # instead of following it (the photo scene 0.506 against 0.434; 0.668 with redetect);
+    # one run each with single lost frames (0.647 against 0.665) and at x1.5 (0.618
+    # against 0.593) is mixed: not adopted before three runs of each.
     "fast": dict(
         n_heads=8,
         ensemble_split=True,
